@@ -1,0 +1,252 @@
+"""The ``unic-bench`` command line: a thin typer layer over the harness modules.
+
+Start-up stays light (``--help`` imports neither torch nor plugins); every bad input ends in one
+line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from unic_bench.errors import BenchError, unknown_choice
+
+LIST_KINDS = ("methods", "backbones", "datasets")
+LAYOUTS = ("table1", "table2", "table7")
+FORMATS = ("md", "latex", "csv")
+
+
+class PluginCommandGroup(TyperGroup):
+    """Resolves a command name that is not built in by loading the plugins' ``register_commands``."""
+
+    _plugins_added = False
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and not self._plugins_added:
+            self._add_plugin_commands()
+            command = super().get_command(ctx, cmd_name)
+        return command
+
+    def _add_plugin_commands(self) -> None:
+        from unic_bench.plugins import get_host
+
+        self._plugins_added = True
+        plugin_app = get_host().command_app()
+        if plugin_app.registered_commands or plugin_app.registered_groups:
+            for name, command in typer.main.get_group(plugin_app).commands.items():
+                self.add_command(command, name)
+
+
+app = typer.Typer(
+    cls=PluginCommandGroup,
+    help="Benchmark image clustering and GCD methods across pretrained backbones and datasets.",
+    epilog="Plugins may add commands: `unic-bench plugins` lists them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+list_app = typer.Typer(help="List registered methods, backbones or datasets.", no_args_is_help=True)
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(width=200 if not sys.stdout.isatty() else None)
+
+
+def _check_choice(kind: str, value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise unknown_choice(kind, value, choices)
+    return value
+
+
+@app.command()
+def run(
+    method: Annotated[Optional[str], typer.Option(help="Method name (`unic-bench list methods`).")] = None,
+    backbone: Annotated[Optional[str], typer.Option(help="Backbone name or alias.")] = None,
+    dataset: Annotated[Optional[str], typer.Option(help="Dataset name.")] = None,
+    task: Annotated[Optional[str], typer.Option(help="clustering | gcd")] = None,
+    seed: Annotated[Optional[str], typer.Option(help="One integer seed.")] = None,
+    seeds: Annotated[Optional[str], typer.Option(help="Several seeds, e.g. 0,1,2 (mean ± std in tables).")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Parameter override key=value; dataset.KEY / backbone.KEY go to those plugins.")] = None,
+    gcd_metric: Annotated[Optional[str], typer.Option(help="GCD accuracy variant: v2 (default) | v1.")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto | cpu | cuda[:N]")] = None,
+    data_root: Annotated[Optional[Path], typer.Option(help="Where datasets live (or $UNIC_BENCH_DATA).")] = None,
+    results: Annotated[Optional[Path], typer.Option(help="Results folder (records go to RESULTS/runs/).")] = None,
+    overwrite: Annotated[Optional[str], typer.Option(help="never | only-missing (default) | always")] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Feature cache (default ~/.cache/unic-bench; $UNIC_BENCH_CACHE).")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="YAML run spec; its keys are these flags' long names.")] = None,
+) -> None:
+    """Run one method on one backbone + dataset for one or more seeds, and write a record per seed."""
+    from unic_bench.spec import load_config, parse_seeds, parse_set
+
+    values: dict[str, Any] = load_config(config) if config else {}
+    cli = {
+        "method": method, "backbone": backbone, "dataset": dataset, "task": task, "gcd_metric": gcd_metric,
+        "device": device, "data_root": data_root, "results": results, "overwrite": overwrite, "cache_dir": cache_dir,
+    }
+    values.update({k: v for k, v in cli.items() if v is not None})
+    if seed is not None and seeds is not None:
+        raise BenchError("give --seed or --seeds, not both")
+    if seed is not None or seeds is not None:
+        values.pop("seed", None)
+        values["seeds"] = parse_seeds(seeds if seeds is not None else seed)  # type: ignore[arg-type]
+    elif "seed" in values:
+        values["seeds"] = [values.pop("seed")]
+    elif isinstance(values.get("seeds"), (str, int)):
+        values["seeds"] = parse_seeds(str(values["seeds"]))
+    if set_:
+        values["set"] = {**(values.get("set") or {}), **parse_set(set_)}
+    for flag in ("method", "backbone", "dataset"):
+        if not values.get(flag):
+            raise BenchError(f"missing --{flag} (see `unic-bench list {flag}s`)")
+    _run_and_report(values)
+
+
+def _run_and_report(values: dict[str, Any]) -> list[Any]:
+    from unic_bench.plugins import get_host
+    from unic_bench.progress import rich_progress
+    from unic_bench.protocol import OVERWRITE_CHOICES, RunOptions, run_specs
+    from unic_bench.spec import RunRequest, resolve
+
+    options = RunOptions(
+        device=str(values.pop("device", "auto")),
+        data_root=Path(values.pop("data_root")) if values.get("data_root") else None,
+        results_dir=Path(values.pop("results", None) or "results"),
+        overwrite=_check_choice("--overwrite value", str(values.pop("overwrite", "only-missing")), OVERWRITE_CHOICES),  # type: ignore[arg-type]
+        cache_dir=Path(values.pop("cache_dir")) if values.get("cache_dir") else None,
+        progress=rich_progress,
+    )
+    values = {k: v for k, v in values.items() if k not in ("device", "data_root", "results", "overwrite", "cache_dir")}
+    host = get_host()
+    specs = resolve(RunRequest.build(values), host)
+    outcomes = run_specs(specs, options, host)
+    _print_outcomes(outcomes)
+    return outcomes
+
+
+def _print_outcomes(outcomes: list[Any]) -> None:
+    import numpy as np
+
+    console = _console()
+    for out in outcomes:
+        metrics = "  ".join(f"{k} {v:.4f}" for k, v in out.record.metrics.items())
+        tag = " (existing record kept)" if out.reused else ""
+        s = out.spec
+        console.print(f"{s.method} | {s.backbone} | {s.dataset} | {s.task} | seed {s.seed}: {metrics}{tag}  -> {out.path}", highlight=False)
+    if len(outcomes) > 1:
+        keys = outcomes[0].record.metrics.keys()
+        summary = "  ".join(
+            f"{k} {np.mean([o.record.metrics[k] for o in outcomes]):.4f} ± {np.std([o.record.metrics[k] for o in outcomes], ddof=1):.4f}"
+            for k in keys
+        )
+        console.print(f"mean ± std over {len(outcomes)} seeds: {summary}", highlight=False)
+
+
+@app.command()
+def demo(
+    results: Annotated[Path, typer.Option(help="Results folder (records go to RESULTS/runs/).")] = Path("results"),
+    seeds: Annotated[str, typer.Option(help="Seeds for every method.")] = "0,1,2",
+    overwrite: Annotated[str, typer.Option(help="never | only-missing | always")] = "only-missing",
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
+) -> None:
+    """Run every registered method on the embedded digits (raw pixels), 3 seeds, both tasks; print leaderboards."""
+    from unic_bench.demo import run_demo
+    from unic_bench.spec import parse_seeds
+
+    _console().print(run_demo(results, parse_seeds(seeds), overwrite, device), highlight=False, markup=False)
+
+
+@app.command()
+def table(
+    layout: Annotated[str, typer.Option(help="table1 (clustering) | table2 (GCD) | table7 (backbones, one dataset)")] = "table1",
+    format_: Annotated[str, typer.Option("--format", help="md | latex | csv")] = "md",
+    with_paper: Annotated[bool, typer.Option("--with-paper", help="Add the UNIC paper's rows, marked [paper].")] = False,
+    dataset: Annotated[Optional[str], typer.Option(help="Dataset for table7 (name or display name).")] = None,
+    results: Annotated[Path, typer.Option(help="Results folder whose runs/ records are tabulated.")] = Path("results"),
+    output: Annotated[Optional[Path], typer.Option(help="Write to this file (atomically) instead of stdout.")] = None,
+    digits: Annotated[int, typer.Option(help="Decimals of the percentages.")] = 1,
+) -> None:
+    """Render a leaderboard (mean ± std over seeds, best bold, second underlined)."""
+    from unic_bench.atomic import atomic_write
+    from unic_bench.records import iter_records, paper_records
+    from unic_bench.tables import render
+
+    _check_choice("layout", layout, LAYOUTS)
+    _check_choice("format", format_, FORMATS)
+    runs = Path(results) / "runs"
+    records = list(iter_records([runs])) if runs.is_dir() else []
+    if with_paper:
+        records += paper_records()
+    if not records:
+        raise BenchError(f"no records under '{runs}' (run `unic-bench run ...` or `unic-bench demo`, or add --with-paper)")
+    text = render(records, layout, format_, dataset=dataset, digits=digits)  # type: ignore[arg-type]
+    if output is None:
+        typer.echo(text)
+    else:
+        atomic_write(output, lambda fh: fh.write(text.encode()))
+
+
+@app.command()
+def plugins() -> None:
+    """List loaded plugins with their distribution, version and what they register."""
+    from rich.table import Table
+
+    from unic_bench.plugins import get_host
+
+    host = get_host()
+    host.command_app()
+    grid = Table("plugin", "distribution", "version", "registers", "status")
+    for info in host.infos.values():
+        registers = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in info.registered.items() if names)
+        grid.add_row(info.name, info.distribution, info.version, registers or "-", info.error or "ok")
+    _console().print(grid)
+
+
+@list_app.callback(invoke_without_command=True)
+def list_entries(kind: Annotated[str, typer.Argument(help="methods | backbones | datasets")]) -> None:
+    """List registered methods, backbones or datasets."""
+    from rich.table import Table
+
+    from unic_bench.plugins import get_host
+
+    _check_choice("list kind", kind, LIST_KINDS)
+    host = get_host()
+    registry = getattr(host, kind)
+    if kind == "backbones":
+        grid = Table("name", "aliases", "input", "pretraining", "plugin", "description")
+        for cls in registry:
+            grid.add_row(cls.name, ", ".join(cls.aliases) or "-", cls.accepts, cls.pretraining, registry.source(cls.name), cls.description)
+    else:
+        grid = Table("name", "aliases", "tasks", "plugin", "description")
+        for cls in registry:
+            grid.add_row(cls.name, ", ".join(cls.aliases) or "-", ", ".join(sorted(cls.tasks)), registry.source(cls.name), cls.description)
+    _console().print(grid)
+
+
+app.add_typer(list_app, name="list")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: every BenchError and usage error is one line, exit code 2."""
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="unic-bench", standalone_mode=False)
+    except BenchError as exc:
+        print(f"unic-bench: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except click.exceptions.Abort:
+        print("unic-bench: aborted", file=sys.stderr)
+        raise SystemExit(130) from None
+    except click.ClickException as exc:
+        print(f"unic-bench: error: {exc.format_message()}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
+    except click.exceptions.Exit as exc:
+        raise SystemExit(exc.exit_code) from None

@@ -1,0 +1,64 @@
+"""What methods, backbones and datasets share: registry metadata and validated parameters.
+
+Each plugin class carries cheap class-level metadata (listed without running anything) and a
+pydantic ``Params`` model whose defaults are the paper's values; ``--set key=value`` overrides
+are validated against it so that a typo or a wrong type is one clear line, never a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from unic_bench.errors import BenchError
+
+Task = Literal["clustering", "gcd"]
+TASKS: tuple[Task, ...] = ("clustering", "gcd")
+
+
+class ParamsModel(BaseModel):
+    """Base for every ``Params`` model: unknown keys are errors and values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Component:
+    """Registry metadata shared by :class:`Method`, :class:`Backbone` and :class:`Dataset`."""
+
+    kind: ClassVar[str] = "component"
+    name: ClassVar[str]
+    display_name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    aliases: ClassVar[tuple[str, ...]] = ()
+    Params: ClassVar[type[ParamsModel]] = ParamsModel
+
+    @classmethod
+    def label(cls) -> str:
+        """Name shown in tables (the paper's spelling where there is one)."""
+        return cls.display_name or cls.name
+
+    @classmethod
+    def validate_params(cls, overrides: Mapping[str, Any]) -> ParamsModel:
+        """Build ``Params`` from overrides, raising a one-line :class:`BenchError` on bad input."""
+        try:
+            return cls.Params(**dict(overrides))
+        except ValidationError as exc:
+            raise BenchError(describe_validation_error(exc, cls.Params, f"{cls.kind} '{cls.name}'")) from None
+
+    @classmethod
+    def param_defaults(cls) -> dict[str, Any]:
+        return cls.Params().model_dump(mode="json")
+
+
+def describe_validation_error(exc: ValidationError, model: type[BaseModel], owner: str) -> str:
+    """Turn the first pydantic error into one line naming the bad key/value and the valid choices."""
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"]) or "?"
+    fields = model.model_fields
+    valid = ", ".join(f"{k}={f.default!r}" for k, f in fields.items()) or "none"
+    if err["type"] == "extra_forbidden":
+        return f"unknown parameter '{key}' for {owner} (valid: {valid})"
+    msg = err["msg"]
+    return f"invalid value {err.get('input')!r} for parameter '{key}' of {owner}: {msg} (valid: {valid})"

@@ -1,0 +1,70 @@
+"""Clustering and GCD metrics.
+
+- ACC: best one-to-one map of clusters to classes (Hungarian, scipy ``linear_sum_assignment``)
+  on the cluster x class count matrix. With more clusters than classes the extra clusters match
+  nothing and count as errors; with fewer, some classes are never predicted.
+- NMI (arithmetic normalisation) and ARI: scikit-learn.
+- GCD "v2" (Vaze et al., final version; SimGCD): one Hungarian match over all of D_U, then
+  All/Old/New accuracy under that single match, Old/New set by the ground-truth class.
+  "v1" (deprecated, optimistic): separate matches inside Old and inside New; All is their
+  instance-weighted mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.metrics.cluster import contingency_matrix
+
+GcdVariant = Literal["v2", "v1"]
+
+
+def matched_correct(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Per image: is its cluster matched to its class by the best one-to-one map (Hungarian)?"""
+    _, true_idx = np.unique(y_true, return_inverse=True)
+    _, pred_idx = np.unique(y_pred, return_inverse=True)
+    counts = contingency_matrix(pred_idx, true_idx)  # (clusters, classes)
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    cluster_to_class = np.full(counts.shape[0], -1)
+    cluster_to_class[rows] = cols
+    return cluster_to_class[pred_idx] == true_idx
+
+
+def cluster_acc(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Hungarian accuracy in [0, 1]."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    return float(matched_correct(y_true, y_pred).mean())
+
+
+def clustering_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """ACC, NMI and ARI of one clustering."""
+    return {
+        "acc": cluster_acc(y_true, y_pred),
+        "nmi": float(normalized_mutual_info_score(y_true, y_pred)),
+        "ari": float(adjusted_rand_score(y_true, y_pred)),
+    }
+
+
+def gcd_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, old_classes: Iterable[int], variant: GcdVariant = "v2"
+) -> dict[str, float]:
+    """All/Old/New accuracy on the unlabelled images (old = ground-truth class is old)."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    is_old = np.isin(y_true, np.asarray(list(old_classes)))
+    if variant == "v2":
+        correct = matched_correct(y_true, y_pred)
+        return {
+            "all": float(correct.mean()),
+            "old": float(correct[is_old].mean()) if is_old.any() else float("nan"),
+            "new": float(correct[~is_old].mean()) if (~is_old).any() else float("nan"),
+        }
+    if variant == "v1":
+        old = cluster_acc(y_true[is_old], y_pred[is_old]) if is_old.any() else float("nan")
+        new = cluster_acc(y_true[~is_old], y_pred[~is_old]) if (~is_old).any() else float("nan")
+        w = is_old.mean()
+        return {"all": float(np.nansum([w * old, (1 - w) * new])), "old": old, "new": new}
+    raise ValueError(f"unknown GCD metric variant {variant!r} (valid: v2, v1)")

@@ -1,0 +1,233 @@
+"""The shared protocol: RunSpec -> dataset -> features -> method -> metrics -> record.
+
+Clustering: fit on the train split, score ACC/NMI/ARI on the eval split (plus train-split
+metrics when the method returns train assignments). GCD: fit on labelled + unlabelled train
+images, score All/Old/New on the unlabelled ones (v2 by default; the variant is recorded).
+Every spec is validated before anything runs, and a record is written only for a finished run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from unic_bench.dataset import Dataset, DatasetSplits
+from unic_bench.device import resolve_device
+from unic_bench.errors import BenchError
+from unic_bench.features import cached_features
+from unic_bench.gcd_split import labelled_indices
+from unic_bench.metrics import clustering_metrics, gcd_metrics
+from unic_bench.plugins import PluginHost, get_host
+from unic_bench.records import DisplayNames, RunRecord, environment, read_record, record_path, write_record
+from unic_bench.seeding import seed_everything
+from unic_bench.spec import RunSpec
+from unic_bench.taskdata import FeatureSet, Prediction, Progress, RunContext, TaskData, no_progress
+
+Overwrite = Literal["never", "only-missing", "always"]
+OVERWRITE_CHOICES: tuple[Overwrite, ...] = ("never", "only-missing", "always")
+DATA_ENV = "UNIC_BENCH_DATA"
+
+
+@dataclass
+class RunOptions:
+    """How to run (never part of a record's identity)."""
+
+    device: str = "auto"
+    data_root: Path | None = None
+    results_dir: Path = Path("results")
+    overwrite: Overwrite = "only-missing"
+    cache_dir: Path | None = None
+    progress: Progress = no_progress
+
+
+@dataclass
+class Outcome:
+    spec: RunSpec
+    path: Path
+    record: RunRecord
+    reused: bool  # True when an existing record was kept (--overwrite only-missing)
+
+
+def data_root_for(dataset: type[Dataset], options: RunOptions) -> Path | None:
+    """``--data-root`` or ``$UNIC_BENCH_DATA``; must exist when given, and when the dataset needs one."""
+    raw = options.data_root or os.environ.get(DATA_ENV)
+    root = Path(raw).expanduser() if raw else None
+    if root is not None and not root.is_dir():
+        raise BenchError(f"data root '{root}' does not exist or is not a folder")
+    if root is None and dataset.needs_root:
+        raise BenchError(f"dataset '{dataset.name}' reads files: pass --data-root DIR or set {DATA_ENV}")
+    return root
+
+
+@dataclass
+class _Loaded:
+    splits: DatasetSplits
+    features: dict[str, np.ndarray] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
+
+
+class Runner:
+    """Runs validated specs; seeds of one configuration share the loaded dataset and features."""
+
+    def __init__(self, options: RunOptions, host: PluginHost | None = None) -> None:
+        self.options = options
+        self.host = host or get_host()
+        self._loaded: dict[str, _Loaded] = {}
+
+    def plan(self, specs: Sequence[RunSpec]) -> list[tuple[RunSpec, Path, RunRecord | None]]:
+        """Check data roots and the overwrite policy for every spec before running any."""
+        if self.options.overwrite not in OVERWRITE_CHOICES:
+            raise BenchError(f"invalid --overwrite '{self.options.overwrite}' (valid: {', '.join(OVERWRITE_CHOICES)})")
+        planned = []
+        for spec in specs:
+            data_root_for(self.host.datasets.get(spec.dataset), self.options)
+            path = record_path(self.options.results_dir, spec)
+            existing = read_record(path) if path.exists() else None
+            if existing is not None and self.options.overwrite == "never":
+                raise BenchError(f"record '{path}' exists and --overwrite is 'never' (valid: never, only-missing, always)")
+            keep = existing if self.options.overwrite == "only-missing" else None
+            planned.append((spec, path, keep))
+        return planned
+
+    def run(self, specs: Sequence[RunSpec]) -> list[Outcome]:
+        outcomes = []
+        for spec, path, existing in self.plan(specs):
+            if existing is not None:
+                outcomes.append(Outcome(spec, path, existing, reused=True))
+                continue
+            record, eval_indices, assignments = self.execute(spec)
+            write_record(record, path, eval_indices, assignments)
+            outcomes.append(Outcome(spec, path, record, reused=False))
+        return outcomes
+
+    def _load(self, spec: RunSpec, device: str) -> tuple[_Loaded, list[str]]:
+        backbone_cls = self.host.backbones.get(spec.backbone)
+        dataset_cls = self.host.datasets.get(spec.dataset)
+        backbone = backbone_cls(backbone_cls.Params(**spec.backbone_params))
+        dataset = dataset_cls(dataset_cls.Params(**spec.dataset_params))
+        memo_key = f"{backbone.identity()}|{spec.dataset}|{spec.dataset_params}"
+        if memo_key not in self._loaded:
+            splits = dataset.load(data_root_for(dataset_cls, self.options), backbone.input_config())
+            self._loaded[memo_key] = _Loaded(splits)
+        loaded = self._loaded[memo_key]
+        needed = list(dict.fromkeys(loaded.splits.clustering if spec.task == "clustering" else [loaded.splits.gcd_split]))
+        for name in needed:
+            if name not in loaded.features:
+                loaded.features[name], loaded.keys[name] = cached_features(
+                    backbone, spec.dataset, spec.dataset_params, loaded.splits.splits[name], device,
+                    self.options.cache_dir, self.options.progress,
+                )
+        return loaded, needed
+
+    def execute(self, spec: RunSpec) -> tuple[RunRecord, np.ndarray, np.ndarray]:
+        """Run one spec; returns its record and the eval-set (dataset indices, assignments)."""
+        import torch
+
+        times = {"start": time.perf_counter()}
+        device = resolve_device(self.options.device)
+        loaded, needed = self._load(spec, device)
+        times["features"] = time.perf_counter()
+        splits = loaded.splits
+
+        def feature_set(name: str, rows: np.ndarray | None = None) -> FeatureSet:
+            feats = loaded.features[name]
+            idx = np.arange(len(feats)) if rows is None else rows
+            return FeatureSet(torch.from_numpy(feats[idx] if rows is not None else feats), idx.astype(np.int64))
+
+        labelled: np.ndarray | None = None
+        if spec.task == "clustering":
+            fit_name, eval_name = splits.clustering
+            train, eval_set = feature_set(fit_name), feature_set(eval_name)
+            eval_truth = splits.splits[eval_name].labels
+            data = TaskData("clustering", splits.num_classes, train, eval_set)
+        else:
+            fit_name = eval_name = splits.gcd_split  # type: ignore[assignment]
+            truth = splits.splits[fit_name].labels
+            labelled = labelled_indices(truth, splits.gcd_old_classes)
+            train_labels = np.full(len(truth), -1, dtype=np.int64)
+            train_labels[labelled] = truth[labelled]
+            unlabelled = np.flatnonzero(train_labels < 0)
+            train, eval_set = feature_set(fit_name), feature_set(fit_name, unlabelled)
+            eval_truth = truth[unlabelled]
+            data = TaskData("gcd", splits.num_classes, train, eval_set, train_labels, tuple(splits.gcd_old_classes))
+
+        method_cls = self.host.methods.get(spec.method)
+        method = method_cls(method_cls.Params(**spec.method_params))
+        seed_everything(spec.seed)
+        ctx = RunContext(
+            device=device,
+            seed=spec.seed,
+            checkpoint_dir=Path(self.options.results_dir) / "checkpoints" / spec.run_id,
+            progress=self.options.progress,
+        )
+        prediction = method.fit_predict(data, ctx)
+        times["fit"] = time.perf_counter()
+        assignments = _check_prediction(prediction, len(eval_set), spec.method)
+
+        train_metrics: dict[str, float] = {}
+        if spec.task == "clustering":
+            metrics, variant = clustering_metrics(eval_truth, assignments), "hungarian"
+            if prediction.train_labels is not None and fit_name != eval_name:
+                train_metrics = clustering_metrics(splits.splits[fit_name].labels, np.asarray(prediction.train_labels))
+        else:
+            metrics = gcd_metrics(eval_truth, assignments, splits.gcd_old_classes, spec.gcd_metric)
+            variant = f"gcd-{spec.gcd_metric}"
+        times["end"] = time.perf_counter()
+
+        defaults = method_cls.param_defaults()
+        backbone_cls, dataset_cls = self.host.backbones.get(spec.backbone), self.host.datasets.get(spec.dataset)
+        record = RunRecord(
+            run_id=spec.run_id,
+            source="measured",
+            task=spec.task,
+            method=spec.method,
+            backbone=spec.backbone,
+            dataset=spec.dataset,
+            display=DisplayNames(
+                method=method_cls.label(),
+                backbone=backbone_cls.label(),
+                dataset=dataset_cls.label(),
+                pretraining=backbone_cls.pretraining,
+            ),
+            seed=spec.seed,
+            metric_variant=variant,
+            metrics=metrics,
+            train_metrics=train_metrics,
+            spec=spec,
+            params_changed={k: v for k, v in spec.method_params.items() if defaults.get(k) != v},
+            n_train=len(train),
+            n_eval=len(eval_set),
+            timings={
+                "features_s": times["features"] - times["start"],
+                "fit_s": times["fit"] - times["features"],
+                "total_s": times["end"] - times["start"],
+            },
+            feature_cache_keys={name: loaded.keys[name] for name in needed},
+            environment=environment(device),
+            labelled_indices=labelled.tolist() if labelled is not None else None,
+            epoch_log=ctx.log,
+            diagnostics=prediction.diagnostics,
+        )
+        return record, eval_set.indices, assignments
+
+
+def _check_prediction(prediction: Prediction, n_eval: int, method: str) -> np.ndarray:
+    labels = np.asarray(prediction.labels)
+    if labels.shape != (n_eval,) or not np.issubdtype(labels.dtype, np.integer):
+        raise RuntimeError(f"method '{method}' returned labels of shape {labels.shape} and dtype {labels.dtype}; expected ({n_eval},) integers")
+    return labels.astype(np.int64)
+
+
+def run_specs(specs: Sequence[RunSpec], options: RunOptions, host: PluginHost | None = None) -> list[Outcome]:
+    """Validate, then run every spec (skipping finished ones under ``only-missing``)."""
+    return Runner(options, host).run(specs)
+
+
+def as_dict(outcome: Outcome) -> dict[str, Any]:
+    return {"run_id": outcome.spec.run_id, "path": str(outcome.path), "metrics": outcome.record.metrics, "reused": outcome.reused}

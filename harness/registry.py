@@ -1,0 +1,61 @@
+"""Name -> plugin class tables for methods, backbones and datasets, with aliases and suggestions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Generic, TypeVar
+
+from unic_bench.component import Component
+from unic_bench.errors import BenchError, unknown_choice
+
+C = TypeVar("C", bound=Component)
+
+
+class Registry(Generic[C]):
+    """Entries of one kind; names and aliases share one namespace and must be unique."""
+
+    def __init__(self, kind: str, base: type[C]) -> None:
+        self.kind = kind
+        self.base = base
+        self._entries: dict[str, type[C]] = {}
+        self._sources: dict[str, str] = {}
+        self._aliases: dict[str, str] = {}
+
+    def add(self, cls: type[C], source: str) -> None:
+        """Register ``cls`` from plugin ``source``; a clash is an error naming both plugins."""
+        if not (isinstance(cls, type) and issubclass(cls, self.base)) or not getattr(cls, "name", ""):
+            raise TypeError(f"plugin '{source}' registered {cls!r}, which is not a named {self.base.__name__} subclass")
+        for key in (cls.name, *cls.aliases):
+            owner = self._aliases.get(key, key if key in self._entries else None)
+            if owner is not None:
+                raise BenchError(
+                    f"duplicate {self.kind} name '{key}': registered by plugin '{self._sources[owner]}' "
+                    f"and by plugin '{source}' (disable one with UNIC_BENCH_DISABLE_PLUGINS)"
+                )
+        self._entries[cls.name] = cls
+        self._sources[cls.name] = source
+        for alias in cls.aliases:
+            self._aliases[alias] = cls.name
+
+    def canonical(self, name: str) -> str:
+        """The registered name for ``name`` or one of its aliases."""
+        if name in self._entries:
+            return name
+        if name in self._aliases:
+            return self._aliases[name]
+        raise unknown_choice(self.kind, name, [*self._entries, *self._aliases])
+
+    def get(self, name: str) -> type[C]:
+        return self._entries[self.canonical(name)]
+
+    def source(self, name: str) -> str:
+        return self._sources[self.canonical(name)]
+
+    def __iter__(self) -> Iterator[type[C]]:
+        return iter(sorted(self._entries.values(), key=lambda c: c.name))
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries or name in self._aliases
+
+    def __len__(self) -> int:
+        return len(self._entries)

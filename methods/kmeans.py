@@ -1,0 +1,97 @@
+"""``kmeans``: k-means on frozen features with faiss, the baseline of every table.
+
+Clustering follows TEMI's ``baseline_kmeans.py`` (raw training embeddings, scikit-learn defaults:
+k-means++ initialisation, best of ``n_init`` restarts by inertia, then the test embeddings are
+assigned to the nearest centroid). GCD follows Vaze et al. 2022: k-means on L2-normalised
+features of D_L ∪ D_U with the labels ignored, K = old + new classes.
+
+Lloyd iterations run in faiss (GPU index when faiss-gpu sees a GPU); the k-means++ seeding is
+scikit-learn's ``kmeans_plusplus``. faiss runs exactly ``max_iter`` iterations (no tolerance
+stop), which can only lower the inertia relative to scikit-learn's early stop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar, Literal
+
+import numpy as np
+from pydantic import Field
+
+from unic_bench.component import ParamsModel, Task
+from unic_bench.hookspecs import hookimpl
+from unic_bench.method import Method
+from unic_bench.normalize import normalize
+from unic_bench.taskdata import Prediction, RunContext, TaskData
+
+
+class KMeansParams(ParamsModel):
+    n_init: int = Field(10, ge=1, description="restarts; the lowest-inertia one is kept")
+    max_iter: int = Field(300, ge=1, description="Lloyd iterations per restart (scikit-learn's default)")
+    init: Literal["k-means++", "random"] = "k-means++"
+    normalize: Literal["auto", "none", "l2", "standardize"] = Field(
+        "auto", description="auto = none for clustering (TEMI), l2 for GCD (Vaze et al.)"
+    )
+
+
+def faiss_kmeans(x: np.ndarray, k: int, params: KMeansParams, seed: int, use_gpu: bool) -> tuple[np.ndarray, float]:
+    """Best of ``n_init`` restarts: (centroids, inertia). Uses every point (no faiss subsampling)."""
+    import faiss
+    from sklearn.cluster import kmeans_plusplus
+
+    rng = np.random.RandomState(seed)
+    best: tuple[np.ndarray, float] | None = None
+    for _ in range(params.n_init):
+        restart_seed = int(rng.randint(2**31 - 1))
+        km = faiss.Kmeans(
+            x.shape[1], k, niter=params.max_iter, seed=restart_seed, gpu=use_gpu,
+            max_points_per_centroid=max(len(x), 1), min_points_per_centroid=1, verbose=False,
+        )
+        init = None
+        if params.init == "k-means++":
+            init, _ = kmeans_plusplus(x, k, random_state=restart_seed)
+        km.train(x, init_centroids=init)
+        inertia = float(km.index.search(x, 1)[0].sum())
+        if best is None or inertia < best[1]:
+            best = (km.centroids.copy(), inertia)
+    assert best is not None
+    return best
+
+
+def assign(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """Nearest centroid (squared Euclidean) for each row."""
+    import faiss
+
+    index = faiss.IndexFlatL2(centroids.shape[1])
+    index.add(centroids)
+    return index.search(x, 1)[1][:, 0].astype(np.int64)
+
+
+class KMeans(Method):
+    name = "kmeans"
+    display_name = "kMeans"
+    description = "k-means (faiss, k-means++ init, n_init restarts) on frozen features"
+    paper = "Lloyd 1982; TEMI baseline_kmeans.py; Vaze et al. CVPR 2022 (GCD baseline)"
+    tasks: ClassVar[frozenset[Task]] = frozenset({"clustering", "gcd"})
+    Params = KMeansParams
+
+    def fit_predict(self, data: TaskData, ctx: RunContext) -> Prediction:
+        import faiss
+
+        p: KMeansParams = self.params  # type: ignore[assignment]
+        mode = p.normalize if p.normalize != "auto" else ("l2" if data.task == "gcd" else "none")
+        train, evaluation = normalize(data.train.features.numpy(), data.eval.features.numpy(), mode)
+        train = np.ascontiguousarray(train, dtype=np.float32)
+        evaluation = np.ascontiguousarray(evaluation, dtype=np.float32)
+        use_gpu = ctx.device.startswith("cuda") and faiss.get_num_gpus() > 0
+        centroids, inertia = faiss_kmeans(train, data.num_classes, p, ctx.seed, use_gpu)
+        return Prediction(
+            labels=assign(evaluation, centroids),
+            train_labels=assign(train, centroids),
+            diagnostics={"inertia": inertia, "normalize": mode},
+        )
+
+
+@hookimpl
+def register_methods(register: Callable[[type], None]) -> None:
+    register(KMeans)

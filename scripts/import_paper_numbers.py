@@ -1,0 +1,151 @@
+"""Turn the UNIC paper's Tables 1, 2 and 7 (CSV, percent) into ``source: paper`` run records.
+
+One JSON per CSV row goes to ``results/paper/``, which ships as the package data
+``unic_bench.paper_records``, so leaderboards can put reported numbers beside measured runs.
+The output is deterministic (fixed ``created_at``, no environment): rerunning on unchanged
+CSVs rewrites byte-identical files, and files of rows that left the CSVs are removed.
+
+    python scripts/import_paper_numbers.py [PAPER_NUMBERS_DIR] [--out results/paper]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from unic_bench.atomic import write_json
+from unic_bench.component import Task
+from unic_bench.errors import BenchError
+from unic_bench.records import DisplayNames, RunRecord
+
+REPO = Path(__file__).resolve().parents[1]
+CITATION = (
+    'Jayatilaka, Shrivastava, Gwilliam. "Utilization of Neighbor Information for Image Classification '
+    'with Different Levels of Supervision" (UNIC), arXiv 2503.14500, Table {number}'
+)
+CREATED_AT = "2025-03-18T00:00:00+00:00"  # the arXiv date; fixed so reruns are byte-identical
+
+
+@dataclass(frozen=True)
+class PaperTable:
+    number: int
+    file: str
+    task: Task
+    metric_variant: str
+    metrics: tuple[str, ...]
+    datasets: dict[str, str]  # the paper's spelling -> canonical dataset name
+
+
+CLUSTERING_DATASETS = {
+    "STL-10": "stl10",
+    "ImageNet-50": "imagenet50",
+    "ImageNet-100": "imagenet100",
+    "ImageNet-200": "imagenet200",
+}
+TABLES = (
+    PaperTable(1, "table1_clustering.csv", "clustering", "hungarian", ("acc", "nmi", "ari"), CLUSTERING_DATASETS),
+    PaperTable(
+        2,
+        "table2_gcd.csv",
+        "gcd",
+        "gcd-v2",
+        ("all", "old", "new"),
+        {
+            "ImageNet-100": "imagenet100-gcd",
+            "CUB-200": "cub",
+            "CIFAR-10": "cifar10",
+            "Aircraft": "aircraft",
+            "SCars": "scars",
+        },
+    ),
+    PaperTable(7, "table7_backbones.csv", "clustering", "hungarian", ("acc", "nmi", "ari"), CLUSTERING_DATASETS),
+)
+
+
+def slug(text: str) -> str:
+    """Lower-case, '-'-separated; '+' and '*' are spelled out so UNO+ and DINOv1* stay distinct."""
+    text = text.replace("+", " plus").replace("*", " star")
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def row_record(table: PaperTable, row: pd.Series) -> RunRecord:
+    """One CSV row as a record; Table 7 names pretraining + architecture, Tables 1/2 only the latter."""
+    method = row["method"]
+    pretraining = row.get("pretraining", "")
+    dataset = row["dataset"]
+    if dataset not in table.datasets:
+        raise BenchError(f"{table.file}: unknown dataset '{dataset}' (known: {', '.join(table.datasets)})")
+    # The pretraining is part of the backbone's identity: Table 7's DINOv1 and iBOT ViT-B/16 differ.
+    backbone = slug(f"{pretraining} {row['backbone']}")
+    citation = CITATION.format(number=table.number)
+    if row.get("reimplemented_by_unic") == "yes":
+        citation += ", reimplemented by UNIC"
+    return RunRecord(
+        run_id=f"table{table.number}--{slug(method)}--{backbone}--{slug(dataset)}",
+        source="paper",
+        task=table.task,
+        method=slug(method),
+        backbone=backbone,
+        dataset=table.datasets[dataset],
+        display=DisplayNames(method=method, backbone=row["backbone"], dataset=dataset, pretraining=pretraining),
+        seed=None,
+        metric_variant=table.metric_variant,
+        metrics={key: round(row[key] / 100, 6) for key in table.metrics if not math.isnan(row[key])},
+        environment={},
+        citation=citation,
+        created_at=CREATED_AT,
+    )
+
+
+def read_table(folder: Path, table: PaperTable) -> list[RunRecord]:
+    """Rows of one table; only an empty metric cell (the paper's '-') is missing, never a name like 'NA'."""
+    frame = pd.read_csv(
+        folder / table.file,
+        dtype={key: float for key in table.metrics},
+        keep_default_na=False,
+        na_values={key: [""] for key in table.metrics},
+    )
+    frame = frame.rename(columns={"algorithm": "method"})  # Tables 1/2 say algorithm, Table 7 method
+    return [row_record(table, row) for _, row in frame.iterrows()]
+
+
+def write_records(records: list[RunRecord], out: Path) -> None:
+    """Write every record and drop stale ``tableN--*.json`` files of this importer."""
+    ids = [r.run_id for r in records]
+    if len(set(ids)) != len(ids):
+        duplicate = next(i for i in ids if ids.count(i) > 1)
+        raise BenchError(f"two CSV rows map to the run id '{duplicate}'")
+    for record in records:
+        write_json(out / f"{record.run_id}.json", record.model_dump(mode="json"))
+    for table in TABLES:
+        for stale in out.glob(f"table{table.number}--*.json"):
+            if stale.stem not in ids:
+                stale.unlink()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "folder",
+        nargs="?",
+        type=Path,
+        default=REPO.parent / "shared" / "paper-numbers",
+        help="folder with table1_clustering.csv, table2_gcd.csv, table7_backbones.csv",
+    )
+    parser.add_argument("--out", type=Path, default=REPO / "results" / "paper", help="where the JSON records go")
+    args = parser.parse_args(argv)
+    try:
+        records = [record for table in TABLES for record in read_table(args.folder, table)]
+        write_records(records, args.out)
+    except (BenchError, OSError) as exc:
+        parser.exit(2, f"import_paper_numbers: error: {exc}\n")
+    print(f"wrote {len(records)} paper records to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

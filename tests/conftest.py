@@ -1,0 +1,59 @@
+"""Shared fixtures: an isolated cache/results per test, a CLI runner, in-process plugins."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from unic_bench import plugins
+from unic_bench.cli import main
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test gets its own feature cache, a clean plugin host and no env leaking in."""
+    monkeypatch.setenv("UNIC_BENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("UNIC_BENCH_DATA", raising=False)
+    monkeypatch.delenv("UNIC_BENCH_DISABLE_PLUGINS", raising=False)
+    previous = plugins.set_host(None)
+    yield
+    plugins.set_host(previous)
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Any:
+    """Run ``unic-bench ARGS`` in process; returns exit code, stdout and stderr."""
+
+    def run(*args: str) -> CliResult:
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def use_plugins() -> Any:
+    """Install a plugin host with extra in-process plugins: ``use_plugins(("name", obj), ...)``."""
+
+    def install(*extra: tuple[str, Any]) -> plugins.PluginHost:
+        host = plugins.PluginHost(extra_plugins=tuple(extra))
+        plugins.set_host(host)
+        return host
+
+    return install

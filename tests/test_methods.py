@@ -1,0 +1,74 @@
+"""Built-in methods actually cluster, reproducibly."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from unic_bench.datasets.synthetic import Synthetic
+from unic_bench.gcd_split import labelled_indices
+from unic_bench.methods.kmeans import KMeans
+from unic_bench.methods.ss_kmeans import SSKMeans
+from unic_bench.metrics import cluster_acc, gcd_metrics
+from unic_bench.taskdata import FeatureSet, RunContext, TaskData
+
+
+def synthetic(separation: float, imbalance: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    splits = Synthetic(separation=separation, imbalance=imbalance, n_train=1500, n_test=500).load(None, None).splits
+    feats = {k: torch.stack([s.samples[i] for i in range(len(s))]).numpy() for k, s in splits.items()}
+    return feats["train"], splits["train"].labels, feats["test"], splits["test"].labels
+
+
+def clustering_data(xtr: np.ndarray, xte: np.ndarray, k: int) -> TaskData:
+    return TaskData(
+        "clustering", k, FeatureSet(torch.from_numpy(xtr), np.arange(len(xtr))), FeatureSet(torch.from_numpy(xte), np.arange(len(xte)))
+    )
+
+
+def gcd_data(x: np.ndarray, y: np.ndarray, k: int) -> tuple[TaskData, np.ndarray]:
+    old = tuple(range(k // 2))
+    train_labels = np.full(len(y), -1)
+    lab = labelled_indices(y, old)
+    train_labels[lab] = y[lab]
+    unl = np.flatnonzero(train_labels < 0)
+    data = TaskData(
+        "gcd", k, FeatureSet(torch.from_numpy(x), np.arange(len(x))), FeatureSet(torch.from_numpy(x[unl]), unl), train_labels, old
+    )
+    return data, unl
+
+
+def test_kmeans_separable_synthetic() -> None:
+    xtr, ytr, xte, yte = synthetic(separation=8.0)
+    pred = KMeans().fit_predict(clustering_data(xtr, xte, 10), RunContext(seed=0))
+    assert cluster_acc(yte, pred.labels) > 0.99
+    assert cluster_acc(ytr, pred.train_labels) > 0.99
+
+
+def test_kmeans_is_deterministic_per_seed() -> None:
+    xtr, _, xte, _ = synthetic(separation=2.0)
+    runs = [KMeans(n_init=3).fit_predict(clustering_data(xtr, xte, 10), RunContext(seed=s)).labels for s in (4, 4)]
+    assert np.array_equal(runs[0], runs[1])
+
+
+def test_kmeans_beats_chance_on_overlap_and_restarts_help_inertia() -> None:
+    xtr, ytr, xte, yte = synthetic(separation=3.0, imbalance=3.0)
+    one = KMeans(n_init=1).fit_predict(clustering_data(xtr, xte, 10), RunContext(seed=1))
+    many = KMeans(n_init=8).fit_predict(clustering_data(xtr, xte, 10), RunContext(seed=1))
+    assert many.diagnostics["inertia"] <= one.diagnostics["inertia"] + 1e-3
+    assert cluster_acc(yte, many.labels) > 0.5
+
+
+def test_ss_kmeans_separable_gcd() -> None:
+    x, y, _, _ = synthetic(separation=8.0)
+    data, unl = gcd_data(x, y, 10)
+    pred = SSKMeans(n_init=5).fit_predict(data, RunContext(seed=0))
+    m = gcd_metrics(y[unl], pred.labels, data.old_classes)
+    assert m["all"] > 0.99 and m["old"] > 0.99 and m["new"] > 0.99
+
+
+def test_ss_kmeans_keeps_labelled_images_in_their_class() -> None:
+    x, y, _, _ = synthetic(separation=2.0)
+    data, _ = gcd_data(x, y, 10)
+    pred = SSKMeans(n_init=2).fit_predict(data, RunContext(seed=0))
+    mask = data.labelled_mask
+    assert np.array_equal(pred.train_labels[mask], y[mask])

@@ -1,0 +1,90 @@
+"""The shipped paper records: loadable, faithful to the paper's CSVs, and rendered like the paper."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from unic_bench.records import RunRecord, paper_records
+from unic_bench.tables import render
+
+PAPER_NUMBERS = Path(__file__).resolve().parents[2] / "shared" / "paper-numbers"
+TABLES = {  # CSV -> (table number, metric columns)
+    "table1_clustering.csv": (1, ("acc", "nmi", "ari")),
+    "table2_gcd.csv": (2, ("all", "old", "new")),
+    "table7_backbones.csv": (7, ("acc", "nmi", "ari")),
+}
+
+
+@pytest.fixture(scope="module")
+def records() -> list[RunRecord]:
+    return paper_records()
+
+
+@pytest.fixture(scope="module")
+def paper_numbers() -> Path:
+    if not PAPER_NUMBERS.is_dir():
+        pytest.skip(f"the paper's CSVs are not at {PAPER_NUMBERS} (a sibling 'shared/paper-numbers' of the repo)")
+    return PAPER_NUMBERS
+
+
+def md_table(text: str) -> pd.DataFrame:
+    lines = [line for line in text.strip().splitlines() if not line.startswith("|-")]
+    cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+    return pd.DataFrame(cells[1:], columns=cells[0]).set_index(cells[0][:2])
+
+
+def test_paper_records_load(records: list[RunRecord]) -> None:
+    assert len(records) >= 100
+    assert {r.source for r in records} == {"paper"}
+    assert all(r.citation and "arXiv 2503.14500" in r.citation for r in records)
+    assert len({r.config_key for r in records}) == len(records)  # paper numbers never aggregate
+
+
+@pytest.mark.parametrize("csv", sorted(TABLES))
+def test_every_csv_row_has_an_equal_record(records: list[RunRecord], paper_numbers: Path, csv: str) -> None:
+    number, metrics = TABLES[csv]
+    by_cell = {
+        (r.display.pretraining, r.display.method, r.display.backbone, r.display.dataset): r
+        for r in records
+        if r.run_id.startswith(f"table{number}--")
+    }
+    frame = pd.read_csv(paper_numbers / csv).rename(columns={"algorithm": "method"})
+    assert len(by_cell) == len(frame)
+    for row in frame.itertuples(index=False):
+        record = by_cell[(getattr(row, "pretraining", ""), row.method, row.backbone, row.dataset)]
+        expected = {key: getattr(row, key) / 100 for key in metrics if pd.notna(getattr(row, key))}
+        assert record.metrics.keys() == expected.keys()
+        for key, value in expected.items():
+            assert record.metrics[key] == pytest.approx(value, abs=1e-9)
+        assert ("reimplemented by UNIC" in record.citation) == (getattr(row, "reimplemented_by_unic", "no") == "yes")
+
+
+def test_table1_reproduces_the_paper_marks(records: list[RunRecord], paper_numbers: Path) -> None:
+    table1 = [r for r in records if r.run_id.startswith("table1--")]
+    table = md_table(render(table1, "table1", "md", digits=1))
+    assert table.loc[("UNIC [paper]", "ViT-B/16"), "ImageNet-50 ACC"] == "**90.8**"
+    assert table.loc[("SCAN [paper]", "ViT-B/16"), "ImageNet-50 ACC"] == "<u>85.5</u>"
+    assert table.loc[("UNIC [paper]", "ViT-B/16"), "STL-10 ACC"] == "**98.8**"  # 98.75, half up
+    assert table.loc[("TEMI [paper]", "ViT-B/16 (Tune)"), "STL-10 ACC"] == "<u>98.7</u>"  # 98.65
+    assert table.loc[("ProPos [paper]", "ResNet-50"), "ImageNet-50 ACC"] == "-"
+
+
+def test_all_paper_records_in_one_table1(records: list[RunRecord]) -> None:
+    """Table 7's rows join Table 1's under their pretraining; its supervised ViT tops ImageNet-50."""
+    table = md_table(render(records, "table1", "md"))
+    assert table.loc[("UNIC [paper]", "ViT-B/16 (Supervised)"), "ImageNet-50 ACC"] == "**96.4**"
+    assert table.loc[("UNIC [paper]", "ViT-B/14 (DINOv2)"), "ImageNet-50 ACC"] == "<u>94.6</u>"
+    assert table.loc[("UNIC [paper]", "ViT-B/16"), "ImageNet-50 ACC"] == "90.8"
+
+
+def test_table2_and_table7_render(records: list[RunRecord]) -> None:
+    gcd = md_table(render(records, "table2", "md"))
+    assert gcd.loc[("UNIC [paper]", "DINOv2"), "ImageNet-100 All"] == "**90.9**"  # 90.86
+    assert gcd.loc[("DCCL [paper]", "DINOv1"), "Aircraft All"] == "-"
+    table7 = [r for r in records if r.run_id.startswith("table7--")]
+    backbones = md_table(render(table7, "table7", "md", dataset="ImageNet-50"))
+    assert backbones.loc[("Supervised", "ViT-B/16"), "UNIC [paper] ACC"] == "**96.4**"
+    assert backbones.loc[("DINOv2", "ViT-B/14"), "kMeans [paper] ARI"] == "60.4"
