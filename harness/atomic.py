@@ -15,7 +15,7 @@ from typing import IO, Any
 import numpy as np
 
 
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     """Call ``write(fh)`` on a temp file in ``path``'s folder and move it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -41,4 +41,4 @@ def write_npy(path: Path, array: np.ndarray) -> None:
 
 
 def write_npz(path: Path, **arrays: np.ndarray) -> None:
-    atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays))
+    atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays))  # type: ignore[arg-type]

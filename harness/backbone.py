@@ -38,7 +38,7 @@ class Backbone(Component):
 
     kind: ClassVar[str] = "backbone"
     accepts: ClassVar[Modality] = "image"
-    pretraining: ClassVar[str] = "none"
+    pretraining: ClassVar[str] = ""  # e.g. "DINOv1"; empty for no pretraining (pixels)
     architecture: ClassVar[str] = ""
 
     def __init__(self, params: ParamsModel | None = None, weights: Path | None = None, **overrides: Any) -> None:

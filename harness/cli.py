@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -26,7 +25,7 @@ class PluginCommandGroup(TyperGroup):
 
     _plugins_added = False
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
         command = super().get_command(ctx, cmd_name)
         if command is None and not self._plugins_added:
             self._add_plugin_commands()
@@ -52,7 +51,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-list_app = typer.Typer(help="List registered methods, backbones or datasets.", no_args_is_help=True)
 
 
 def _console() -> Any:
@@ -154,13 +152,15 @@ def _print_outcomes(outcomes: list[Any]) -> None:
 def demo(
     results: Annotated[Path, typer.Option(help="Results folder (records go to RESULTS/runs/).")] = Path("results"),
     seeds: Annotated[str, typer.Option(help="Seeds for every method.")] = "0,1,2",
-    overwrite: Annotated[str, typer.Option(help="never | only-missing | always")] = "only-missing",
+    overwrite: Annotated[str, typer.Option(help="always (default: the demo recomputes) | only-missing | never")] = "always",
     device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
 ) -> None:
     """Run every registered method on the embedded digits (raw pixels), 3 seeds, both tasks; print leaderboards."""
     from unic_bench.demo import run_demo
+    from unic_bench.protocol import OVERWRITE_CHOICES
     from unic_bench.spec import parse_seeds
 
+    _check_choice("--overwrite value", overwrite, OVERWRITE_CHOICES)
     _console().print(run_demo(results, parse_seeds(seeds), overwrite, device), highlight=False, markup=False)
 
 
@@ -184,7 +184,7 @@ def table(
     runs = Path(results) / "runs"
     records = list(iter_records([runs])) if runs.is_dir() else []
     if with_paper:
-        records += paper_records()
+        records += paper_records(table=layout.removeprefix("table"))
     if not records:
         raise BenchError(f"no records under '{runs}' (run `unic-bench run ...` or `unic-bench demo`, or add --with-paper)")
     text = render(records, layout, format_, dataset=dataset, digits=digits)  # type: ignore[arg-type]
@@ -210,8 +210,8 @@ def plugins() -> None:
     _console().print(grid)
 
 
-@list_app.callback(invoke_without_command=True)
-def list_entries(kind: Annotated[str, typer.Argument(help="methods | backbones | datasets")]) -> None:
+@app.command(name="list")
+def list_entries(kind: Annotated[str, typer.Argument(help="What to list.", metavar="methods|backbones|datasets")]) -> None:
     """List registered methods, backbones or datasets."""
     from rich.table import Table
 
@@ -223,7 +223,7 @@ def list_entries(kind: Annotated[str, typer.Argument(help="methods | backbones |
     if kind == "backbones":
         grid = Table("name", "aliases", "input", "pretraining", "plugin", "description")
         for cls in registry:
-            grid.add_row(cls.name, ", ".join(cls.aliases) or "-", cls.accepts, cls.pretraining, registry.source(cls.name), cls.description)
+            grid.add_row(cls.name, ", ".join(cls.aliases) or "-", cls.accepts, cls.pretraining or "-", registry.source(cls.name), cls.description)
     else:
         grid = Table("name", "aliases", "tasks", "plugin", "description")
         for cls in registry:
@@ -231,22 +231,25 @@ def list_entries(kind: Annotated[str, typer.Argument(help="methods | backbones |
     _console().print(grid)
 
 
-app.add_typer(list_app, name="list")
+# click's exception base, whether typer vendors click (typer >= 0.20) or depends on it
+CLICK_EXCEPTION: Any = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: every BenchError and usage error is one line, exit code 2."""
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="unic-bench", standalone_mode=False)
+        code = command.main(args=argv, prog_name="unic-bench", standalone_mode=False)
     except BenchError as exc:
         print(f"unic-bench: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    except click.exceptions.Abort:
+    except typer.Abort:
         print("unic-bench: aborted", file=sys.stderr)
         raise SystemExit(130) from None
-    except click.ClickException as exc:
+    except CLICK_EXCEPTION as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `unic-bench` / `unic-bench list`: show help
+            print(exc.format_message())
+            raise SystemExit(0) from None
         print(f"unic-bench: error: {exc.format_message()}", file=sys.stderr)
         raise SystemExit(exc.exit_code) from None
-    except click.exceptions.Exit as exc:
-        raise SystemExit(exc.exit_code) from None
+    raise SystemExit(code if isinstance(code, int) else 0)

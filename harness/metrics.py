@@ -52,19 +52,20 @@ def clustering_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
 def gcd_metrics(
     y_true: np.ndarray, y_pred: np.ndarray, old_classes: Iterable[int], variant: GcdVariant = "v2"
 ) -> dict[str, float]:
-    """All/Old/New accuracy on the unlabelled images (old = ground-truth class is old)."""
+    """All/Old/New accuracy on the unlabelled images (old = ground-truth class is old).
+
+    Old or New is left out when no unlabelled image belongs to that group.
+    """
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     is_old = np.isin(y_true, np.asarray(list(old_classes)))
+    groups = {"old": is_old, "new": ~is_old}
     if variant == "v2":
         correct = matched_correct(y_true, y_pred)
-        return {
-            "all": float(correct.mean()),
-            "old": float(correct[is_old].mean()) if is_old.any() else float("nan"),
-            "new": float(correct[~is_old].mean()) if (~is_old).any() else float("nan"),
-        }
+        out = {"all": float(correct.mean())}
+        out.update({name: float(correct[mask].mean()) for name, mask in groups.items() if mask.any()})
+        return out
     if variant == "v1":
-        old = cluster_acc(y_true[is_old], y_pred[is_old]) if is_old.any() else float("nan")
-        new = cluster_acc(y_true[~is_old], y_pred[~is_old]) if (~is_old).any() else float("nan")
-        w = is_old.mean()
-        return {"all": float(np.nansum([w * old, (1 - w) * new])), "old": old, "new": new}
+        parts = {name: cluster_acc(y_true[mask], y_pred[mask]) for name, mask in groups.items() if mask.any()}
+        weights = {name: float(mask.mean()) for name, mask in groups.items()}
+        return {"all": sum(weights[name] * acc for name, acc in parts.items()), **parts}
     raise ValueError(f"unknown GCD metric variant {variant!r} (valid: v2, v1)")

@@ -10,6 +10,7 @@ first use, never at import, so ``unic-bench --help`` stays fast.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import sys
@@ -103,11 +104,7 @@ class PluginHost:
                 if info.error:
                     continue
                 added: list[str] = []
-
-                def register(cls: type, _source: str = impl.plugin_name, _added: list[str] = added) -> None:
-                    registry.add(cls, _source)
-                    _added.append(cls.name)
-
+                register = functools.partial(_register_into, registry, impl.plugin_name, added)
                 try:
                     impl.function(**{arg: register for arg in impl.argnames})
                 except BenchError:
@@ -136,6 +133,12 @@ class PluginHost:
                 added = self._command_app.registered_commands[before:]
                 info.registered["commands"] = [c.name or c.callback.__name__.replace("_", "-") for c in added]
         return self._command_app
+
+
+def _register_into(registry: Registry[Any], source: str, added: list[str], cls: type) -> None:
+    """The ``register`` callable handed to a plugin's ``register_*`` hook."""
+    registry.add(cls, source)
+    added.append(cls.name)  # type: ignore[attr-defined]
 
 
 _HOST: PluginHost | None = None

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -127,35 +127,11 @@ class Runner:
 
     def execute(self, spec: RunSpec) -> tuple[RunRecord, np.ndarray, np.ndarray]:
         """Run one spec; returns its record and the eval-set (dataset indices, assignments)."""
-        import torch
-
-        times = {"start": time.perf_counter()}
+        start = time.perf_counter()
         device = resolve_device(self.options.device)
         loaded, needed = self._load(spec, device)
-        times["features"] = time.perf_counter()
-        splits = loaded.splits
-
-        def feature_set(name: str, rows: np.ndarray | None = None) -> FeatureSet:
-            feats = loaded.features[name]
-            idx = np.arange(len(feats)) if rows is None else rows
-            return FeatureSet(torch.from_numpy(feats[idx] if rows is not None else feats), idx.astype(np.int64))
-
-        labelled: np.ndarray | None = None
-        if spec.task == "clustering":
-            fit_name, eval_name = splits.clustering
-            train, eval_set = feature_set(fit_name), feature_set(eval_name)
-            eval_truth = splits.splits[eval_name].labels
-            data = TaskData("clustering", splits.num_classes, train, eval_set)
-        else:
-            fit_name = eval_name = splits.gcd_split  # type: ignore[assignment]
-            truth = splits.splits[fit_name].labels
-            labelled = labelled_indices(truth, splits.gcd_old_classes)
-            train_labels = np.full(len(truth), -1, dtype=np.int64)
-            train_labels[labelled] = truth[labelled]
-            unlabelled = np.flatnonzero(train_labels < 0)
-            train, eval_set = feature_set(fit_name), feature_set(fit_name, unlabelled)
-            eval_truth = truth[unlabelled]
-            data = TaskData("gcd", splits.num_classes, train, eval_set, train_labels, tuple(splits.gcd_old_classes))
+        inputs = task_inputs(spec, loaded.splits, loaded.features, pin=device.startswith("cuda"))
+        features_done = time.perf_counter()
 
         method_cls = self.host.methods.get(spec.method)
         method = method_cls(method_cls.Params(**spec.method_params))
@@ -166,19 +142,10 @@ class Runner:
             checkpoint_dir=Path(self.options.results_dir) / "checkpoints" / spec.run_id,
             progress=self.options.progress,
         )
-        prediction = method.fit_predict(data, ctx)
-        times["fit"] = time.perf_counter()
-        assignments = _check_prediction(prediction, len(eval_set), spec.method)
-
-        train_metrics: dict[str, float] = {}
-        if spec.task == "clustering":
-            metrics, variant = clustering_metrics(eval_truth, assignments), "hungarian"
-            if prediction.train_labels is not None and fit_name != eval_name:
-                train_metrics = clustering_metrics(splits.splits[fit_name].labels, np.asarray(prediction.train_labels))
-        else:
-            metrics = gcd_metrics(eval_truth, assignments, splits.gcd_old_classes, spec.gcd_metric)
-            variant = f"gcd-{spec.gcd_metric}"
-        times["end"] = time.perf_counter()
+        prediction = method.fit_predict(inputs.data, ctx)
+        fit_done = time.perf_counter()
+        assignments = _check_prediction(prediction, len(inputs.data.eval), spec.method)
+        metrics, variant, train_metrics = score(spec, inputs, assignments, prediction.train_labels)
 
         defaults = method_cls.param_defaults()
         backbone_cls, dataset_cls = self.host.backbones.get(spec.backbone), self.host.datasets.get(spec.dataset)
@@ -201,20 +168,72 @@ class Runner:
             train_metrics=train_metrics,
             spec=spec,
             params_changed={k: v for k, v in spec.method_params.items() if defaults.get(k) != v},
-            n_train=len(train),
-            n_eval=len(eval_set),
+            n_train=len(inputs.data.train),
+            n_eval=len(inputs.data.eval),
             timings={
-                "features_s": times["features"] - times["start"],
-                "fit_s": times["fit"] - times["features"],
-                "total_s": times["end"] - times["start"],
+                "features_s": features_done - start,
+                "fit_s": fit_done - features_done,
+                "total_s": time.perf_counter() - start,
             },
             feature_cache_keys={name: loaded.keys[name] for name in needed},
             environment=environment(device),
-            labelled_indices=labelled.tolist() if labelled is not None else None,
+            labelled_indices=inputs.labelled.tolist() if inputs.labelled is not None else None,
             epoch_log=ctx.log,
             diagnostics=prediction.diagnostics,
         )
-        return record, eval_set.indices, assignments
+        return record, inputs.data.eval.indices, assignments
+
+
+@dataclass
+class TaskInputs:
+    """What the method sees (``data``) and what the protocol keeps back to score it."""
+
+    data: TaskData
+    fit_truth: np.ndarray
+    eval_truth: np.ndarray
+    fit_split: str
+    eval_split: str
+    labelled: np.ndarray | None = None  # GCD: positions of D_L in the fit split
+
+
+def task_inputs(spec: RunSpec, splits: DatasetSplits, features: dict[str, np.ndarray], pin: bool = False) -> TaskInputs:
+    """Clustering: train split -> eval split. GCD: all train images, eval = the unlabelled ones."""
+    import torch
+
+    def feature_set(name: str, rows: np.ndarray | None = None) -> FeatureSet:
+        feats = features[name] if rows is None else features[name][rows]
+        tensor = torch.from_numpy(feats)
+        indices = np.arange(len(features[name])) if rows is None else rows
+        return FeatureSet(tensor.pin_memory() if pin else tensor, indices.astype(np.int64))
+
+    if spec.task == "clustering":
+        fit_name, eval_name = splits.clustering
+        data = TaskData("clustering", splits.num_classes, feature_set(fit_name), feature_set(eval_name))
+        return TaskInputs(data, splits.splits[fit_name].labels, splits.splits[eval_name].labels, fit_name, eval_name)
+    name = splits.gcd_split
+    assert name is not None  # guaranteed by the dataset declaring the gcd task
+    truth = splits.splits[name].labels
+    labelled = labelled_indices(truth, splits.gcd_old_classes)
+    train_labels = np.full(len(truth), -1, dtype=np.int64)
+    train_labels[labelled] = truth[labelled]
+    unlabelled = np.flatnonzero(train_labels < 0)
+    data = TaskData(
+        "gcd", splits.num_classes, feature_set(name), feature_set(name, unlabelled), train_labels, tuple(splits.gcd_old_classes)
+    )
+    return TaskInputs(data, truth, truth[unlabelled], name, name, labelled)
+
+
+def score(
+    spec: RunSpec, inputs: TaskInputs, assignments: np.ndarray, train_assignments: np.ndarray | None
+) -> tuple[dict[str, float], str, dict[str, float]]:
+    """(eval metrics, metric variant, train-split metrics when the method gave them and they differ)."""
+    if spec.task == "gcd":
+        old = inputs.data.old_classes
+        return gcd_metrics(inputs.eval_truth, assignments, old, spec.gcd_metric), f"gcd-{spec.gcd_metric}", {}
+    train_metrics: dict[str, float] = {}
+    if train_assignments is not None and inputs.fit_split != inputs.eval_split:
+        train_metrics = clustering_metrics(inputs.fit_truth, np.asarray(train_assignments))
+    return clustering_metrics(inputs.eval_truth, assignments), "hungarian", train_metrics
 
 
 def _check_prediction(prediction: Prediction, n_eval: int, method: str) -> np.ndarray:
@@ -227,7 +246,3 @@ def _check_prediction(prediction: Prediction, n_eval: int, method: str) -> np.nd
 def run_specs(specs: Sequence[RunSpec], options: RunOptions, host: PluginHost | None = None) -> list[Outcome]:
     """Validate, then run every spec (skipping finished ones under ``only-missing``)."""
     return Runner(options, host).run(specs)
-
-
-def as_dict(outcome: Outcome) -> dict[str, Any]:
-    return {"run_id": outcome.spec.run_id, "path": str(outcome.path), "metrics": outcome.record.metrics, "reused": outcome.reused}

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from unic_bench.atomic import write_json, write_npz
 from unic_bench.component import Task
@@ -65,7 +65,17 @@ class RunRecord(BaseModel):
     epoch_log: list[dict[str, Any]] = Field(default_factory=list)
     diagnostics: dict[str, Any] = Field(default_factory=dict)
     citation: str | None = None
+    paper_table: str | None = None  # source "paper": which table of the paper ("1", "2", "7")
     created_at: str = Field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+
+    @field_validator("metrics", "train_metrics")
+    @classmethod
+    def _finite(cls, metrics: dict[str, float]) -> dict[str, float]:
+        """JSON has no NaN: a metric that could not be computed is left out, never stored as NaN."""
+        bad = [k for k, v in metrics.items() if not np.isfinite(v)]
+        if bad:
+            raise ValueError(f"metrics must be finite numbers; got {', '.join(f'{k}={metrics[k]}' for k in bad)}")
+        return metrics
 
     @property
     def config_key(self) -> tuple[str, ...]:
@@ -109,14 +119,15 @@ def iter_records(paths: Iterable[Path]) -> Iterator[RunRecord]:
             yield record
 
 
-def paper_records() -> list[RunRecord]:
-    """The UNIC paper's Tables 1, 2 and 7, shipped with the package as ``source: paper`` records."""
+def paper_records(table: str | None = None) -> list[RunRecord]:
+    """The UNIC paper's Tables 1, 2 and 7 (or one of them), shipped as ``source: paper`` records."""
     folder = resources.files("unic_bench.paper_records")
-    return [
+    records = [
         RunRecord.model_validate_json(item.read_bytes())
         for item in sorted(folder.iterdir(), key=lambda p: p.name)
         if item.name.endswith(".json")
     ]
+    return [r for r in records if table is None or r.paper_table == table]
 
 
 @functools.cache

@@ -53,7 +53,7 @@ def faiss_kmeans(x: np.ndarray, k: int, params: KMeansParams, seed: int, use_gpu
         km.train(x, init_centroids=init)
         inertia = float(km.index.search(x, 1)[0].sum())
         if best is None or inertia < best[1]:
-            best = (km.centroids.copy(), inertia)
+            best = (np.array(km.centroids), inertia)
     assert best is not None
     return best
 

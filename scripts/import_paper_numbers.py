@@ -98,6 +98,7 @@ def row_record(table: PaperTable, row: pd.Series) -> RunRecord:
         metrics={key: round(row[key] / 100, 6) for key in table.metrics if not math.isnan(row[key])},
         environment={},
         citation=citation,
+        paper_table=str(table.number),
         created_at=CREATED_AT,
     )
 
