@@ -35,6 +35,6 @@ def run_demo(results: Path, seeds: list[int], overwrite: str, device: str) -> st
         ]
         outcomes: list[Outcome] = run_specs(specs, options, host)
         sections.append(f"## {title}: {dataset.label()} / {DEMO_BACKBONE}, seeds {','.join(map(str, seeds))}\n\n"
-                        + render([o.record for o in outcomes], layout, "md", digits=1))
+                        + render([o.record for o in outcomes], layout, "md", digits=1).rstrip())
     sections.append(f"Records: {Path(results) / 'runs'}  (render again with `unic-bench table --results {results}`)")
     return "\n\n".join(sections)
