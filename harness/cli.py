@@ -16,6 +16,10 @@ from typer.core import TyperGroup
 from unic_bench.errors import BenchError, unknown_choice
 
 LIST_KINDS = ("methods", "backbones", "datasets")
+CONFIG_KEYS = {
+    "method", "backbone", "dataset", "task", "seed", "seeds", "set", "gcd_metric",
+    "device", "data_root", "results", "overwrite", "cache_dir",
+}
 LAYOUTS = ("table1", "table2", "table7")
 FORMATS = ("md", "latex", "csv")
 
@@ -86,6 +90,9 @@ def run(
     from unic_bench.spec import load_config, parse_seeds, parse_set
 
     values: dict[str, Any] = load_config(config) if config else {}
+    unknown = sorted(set(values) - CONFIG_KEYS)
+    if unknown:
+        raise BenchError(f"unknown key '{unknown[0]}' in config '{config}' (valid: {', '.join(sorted(CONFIG_KEYS))})")
     cli = {
         "method": method, "backbone": backbone, "dataset": dataset, "task": task, "gcd_metric": gcd_metric,
         "device": device, "data_root": data_root, "results": results, "overwrite": overwrite, "cache_dir": cache_dir,
@@ -108,26 +115,28 @@ def run(
     _run_and_report(values)
 
 
-def _run_and_report(values: dict[str, Any]) -> list[Any]:
+def _run_and_report(values: dict[str, Any]) -> None:
+    """Split merged flags into how to run (RunOptions) and what to run (RunRequest); run; print."""
     from unic_bench.plugins import get_host
     from unic_bench.progress import rich_progress
     from unic_bench.protocol import OVERWRITE_CHOICES, RunOptions, run_specs
     from unic_bench.spec import RunRequest, resolve
 
+    def path(key: str) -> Path | None:
+        return Path(values[key]) if values.get(key) else None
+
+    overwrite = _check_choice("--overwrite value", str(values.get("overwrite", "only-missing")), OVERWRITE_CHOICES)
     options = RunOptions(
-        device=str(values.pop("device", "auto")),
-        data_root=Path(values.pop("data_root")) if values.get("data_root") else None,
-        results_dir=Path(values.pop("results", None) or "results"),
-        overwrite=_check_choice("--overwrite value", str(values.pop("overwrite", "only-missing")), OVERWRITE_CHOICES),  # type: ignore[arg-type]
-        cache_dir=Path(values.pop("cache_dir")) if values.get("cache_dir") else None,
+        device=str(values.get("device", "auto")),
+        data_root=path("data_root"),
+        results_dir=path("results") or Path("results"),
+        overwrite=overwrite,  # type: ignore[arg-type]
+        cache_dir=path("cache_dir"),
         progress=rich_progress,
     )
-    values = {k: v for k, v in values.items() if k not in ("device", "data_root", "results", "overwrite", "cache_dir")}
     host = get_host()
-    specs = resolve(RunRequest.build(values), host)
-    outcomes = run_specs(specs, options, host)
-    _print_outcomes(outcomes)
-    return outcomes
+    request = RunRequest.build({k: v for k, v in values.items() if k in RunRequest.model_fields})
+    _print_outcomes(run_specs(resolve(request, host), options, host))
 
 
 def _print_outcomes(outcomes: list[Any]) -> None:

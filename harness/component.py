@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from unic_bench.errors import BenchError
 
 Task = Literal["clustering", "gcd"]
-TASKS: tuple[Task, ...] = ("clustering", "gcd")
 
 
 class ParamsModel(BaseModel):
@@ -53,12 +52,11 @@ class Component:
 
 
 def describe_validation_error(exc: ValidationError, model: type[BaseModel], owner: str) -> str:
-    """Turn the first pydantic error into one line naming the bad key/value and the valid choices."""
+    """Turn the first pydantic error into one line naming the bad key or value and what is valid."""
     err = exc.errors()[0]
     key = ".".join(str(p) for p in err["loc"]) or "?"
-    fields = model.model_fields
-    valid = ", ".join(f"{k}={f.default!r}" for k, f in fields.items()) or "none"
     if err["type"] == "extra_forbidden":
-        return f"unknown parameter '{key}' for {owner} (valid: {valid})"
-    msg = err["msg"]
-    return f"invalid value {err.get('input')!r} for parameter '{key}' of {owner}: {msg} (valid: {valid})"
+        fields = model.model_fields.items()
+        valid = ", ".join(name if f.is_required() else f"{name}={f.get_default(call_default_factory=True)!r}" for name, f in fields)
+        return f"unknown parameter '{key}' for {owner} (valid: {valid or 'none'})"
+    return f"invalid value {err.get('input')!r} for parameter '{key}' of {owner}: {err['msg']}"

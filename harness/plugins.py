@@ -10,7 +10,6 @@ first use, never at import, so ``unic-bench --help`` stays fast.
 
 from __future__ import annotations
 
-import functools
 import importlib
 import os
 import sys
@@ -55,7 +54,7 @@ class PluginInfo:
 class PluginHost:
     """A plugin manager plus the registries filled from its ``register_*`` hooks."""
 
-    def __init__(self, extra_plugins: tuple[tuple[str, Any], ...] = (), load_entry_points: bool = True) -> None:
+    def __init__(self, extra_plugins: tuple[tuple[str, Any], ...] = ()) -> None:
         self.pm = pluggy.PluginManager("unic_bench")
         self.pm.add_hookspecs(hookspecs)
         self.infos: dict[str, PluginInfo] = {}
@@ -66,8 +65,7 @@ class PluginHost:
             if short in disabled or modname in disabled:
                 continue
             self._register(importlib.import_module(modname), short, "unic-bench (built-in)", __version__)
-        if load_entry_points:
-            self._load_entry_points(disabled)
+        self._load_entry_points(disabled)
         for name, obj in extra_plugins:
             self._register(obj, name, "(registered in process)", "")
         self.methods: Registry[Method] = Registry("method", Method)
@@ -83,16 +81,21 @@ class PluginHost:
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             dist = ep.dist.name if ep.dist else "?"
             version = ep.dist.version if ep.dist else "?"
-            if ep.name in disabled or ep.name in self.infos:
+            if ep.name in disabled:
+                continue
+            if ep.name in self.infos:
+                taken_by = self.infos[ep.name].distribution
+                clash = PluginInfo(ep.name, dist, version)
+                self._fail(clash, f"has a name already taken by {taken_by}", key=f"{ep.name} ({dist})")
                 continue
             try:
                 self._register(ep.load(), ep.name, dist, version)
             except Exception as exc:  # a broken plugin must not break the CLI
                 self._fail(PluginInfo(ep.name, dist, version), f"failed to load: {type(exc).__name__}: {exc}")
 
-    def _fail(self, info: PluginInfo, why: str) -> None:
+    def _fail(self, info: PluginInfo, why: str, key: str | None = None) -> None:
         info.error = why
-        self.infos[info.name] = info
+        self.infos[key or info.name] = info
         print(f"unic-bench: warning: plugin '{info.name}' ({info.distribution} {info.version}) {why}; skipped", file=sys.stderr)
 
     def _collect(self) -> None:
@@ -103,16 +106,16 @@ class PluginHost:
                 info = self.infos[impl.plugin_name]
                 if info.error:
                     continue
-                added: list[str] = []
-                register = functools.partial(_register_into, registry, impl.plugin_name, added)
+                staged: list[type] = []  # a hook that raises half-way registers nothing
                 try:
-                    impl.function(**{arg: register for arg in impl.argnames})
+                    impl.function(**{arg: staged.append for arg in impl.argnames})
+                    registry.add_all(staged, impl.plugin_name)
                 except BenchError:
                     raise  # duplicate names are the user's to resolve, not a plugin bug
                 except Exception as exc:
                     self._fail(info, f"failed in {hook_name}: {type(exc).__name__}: {exc}")
                     continue
-                info.registered.setdefault(kind, []).extend(added)
+                info.registered.setdefault(kind, []).extend(cls.name for cls in staged)
 
     def command_app(self) -> Any:
         """A typer app holding the commands plugins add (built once); failing plugins are skipped."""
@@ -133,12 +136,6 @@ class PluginHost:
                 added = self._command_app.registered_commands[before:]
                 info.registered["commands"] = [c.name or c.callback.__name__.replace("_", "-") for c in added]
         return self._command_app
-
-
-def _register_into(registry: Registry[Any], source: str, added: list[str], cls: type) -> None:
-    """The ``register`` callable handed to a plugin's ``register_*`` hook."""
-    registry.add(cls, source)
-    added.append(cls.name)  # type: ignore[attr-defined]
 
 
 _HOST: PluginHost | None = None

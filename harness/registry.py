@@ -21,21 +21,23 @@ class Registry(Generic[C]):
         self._sources: dict[str, str] = {}
         self._aliases: dict[str, str] = {}
 
-    def add(self, cls: type[C], source: str) -> None:
-        """Register ``cls`` from plugin ``source``; a clash is an error naming both plugins."""
-        if not (isinstance(cls, type) and issubclass(cls, self.base)) or not getattr(cls, "name", ""):
-            raise TypeError(f"plugin '{source}' registered {cls!r}, which is not a named {self.base.__name__} subclass")
-        for key in (cls.name, *cls.aliases):
-            owner = self._aliases.get(key, key if key in self._entries else None)
-            if owner is not None:
-                raise BenchError(
-                    f"duplicate {self.kind} name '{key}': registered by plugin '{self._sources[owner]}' "
-                    f"and by plugin '{source}' (disable one with UNIC_BENCH_DISABLE_PLUGINS)"
-                )
-        self._entries[cls.name] = cls
-        self._sources[cls.name] = source
-        for alias in cls.aliases:
-            self._aliases[alias] = cls.name
+    def add_all(self, classes: list[type[C]], source: str) -> None:
+        """Register plugin ``source``'s classes, all or none; a name clash is an error naming both plugins."""
+        taken = {**{name: self._sources[name] for name in self._entries}, **{a: self._sources[n] for a, n in self._aliases.items()}}
+        for cls in classes:
+            if not (isinstance(cls, type) and issubclass(cls, self.base)) or not getattr(cls, "name", ""):
+                raise TypeError(f"plugin '{source}' registered {cls!r}, which is not a named {self.base.__name__} subclass")
+            for key in (cls.name, *cls.aliases):
+                if key in taken:
+                    raise BenchError(
+                        f"duplicate {self.kind} name '{key}': registered by plugin '{taken[key]}' "
+                        f"and by plugin '{source}' (disable one with UNIC_BENCH_DISABLE_PLUGINS)"
+                    )
+                taken[key] = source
+        for cls in classes:
+            self._entries[cls.name] = cls
+            self._sources[cls.name] = source
+            self._aliases.update({alias: cls.name for alias in cls.aliases})
 
     def canonical(self, name: str) -> str:
         """The registered name for ``name`` or one of its aliases."""

@@ -131,3 +131,46 @@ def test_non_method_registration_is_reported(use_plugins: Any, capsys: Any) -> N
 
     host = use_plugins(("bad", Bad()))
     assert "not a named Method subclass" in host.infos["bad"].error
+
+
+def test_half_failing_hook_registers_nothing(use_plugins: Any) -> None:
+    class Half:
+        @hookimpl
+        def register_methods(self, register: Any) -> None:
+            register(FirstPoint)
+            register(object)
+
+    host = use_plugins(("half", Half()))
+    assert "first-point" not in host.methods
+    assert "not a named Method subclass" in host.infos["half"].error
+
+
+def test_entry_point_named_like_a_builtin_is_reported(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    clash = EntryPoint(name="kmeans", value="unic_bench_agglo", group="unic_bench")
+    monkeypatch.setattr(plugins, "entry_points", lambda group: [clash])
+    host = plugins.PluginHost()
+    assert "kmeans" in host.methods
+    assert "name already taken by unic-bench (built-in)" in capsys.readouterr().err
+
+
+def test_aliases_resolve_and_clash() -> None:
+    from unic_bench.backbone import Backbone
+    from unic_bench.backbones.pixels import Pixels
+    from unic_bench.registry import Registry
+
+    class Aliased(Pixels):
+        name = "dinov2-vitb14"
+        aliases = ("dinov2",)
+
+    class Other(Pixels):
+        name = "other"
+        aliases = ("dinov2",)
+
+    registry: Registry[Backbone] = Registry("backbone", Backbone)
+    registry.add_all([Aliased], "a")
+    assert registry.get("dinov2") is Aliased and registry.canonical("dinov2") == "dinov2-vitb14"
+    with pytest.raises(BenchError, match="duplicate backbone name 'dinov2': registered by plugin 'a' and by plugin 'b'"):
+        registry.add_all([Other], "b")
+    assert "other" not in registry
+    with pytest.raises(BenchError, match="unknown backbone 'dinov3'; did you mean 'dinov2'"):
+        registry.get("dinov3")
