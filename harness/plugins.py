@@ -106,7 +106,7 @@ class PluginHost:
                 info = self.infos[impl.plugin_name]
                 if info.error:
                     continue
-                staged: list[type] = []  # a hook that raises half-way registers nothing
+                staged: list[Any] = []  # a hook that raises half-way registers nothing
                 try:
                     impl.function(**{arg: staged.append for arg in impl.argnames})
                     registry.add_all(staged, impl.plugin_name)
