@@ -119,18 +119,17 @@ def _run_and_report(values: dict[str, Any]) -> None:
     """Split merged flags into how to run (RunOptions) and what to run (RunRequest); run; print."""
     from unic_bench.plugins import get_host
     from unic_bench.progress import rich_progress
-    from unic_bench.protocol import OVERWRITE_CHOICES, RunOptions, run_specs
+    from unic_bench.protocol import RunOptions, run_specs
     from unic_bench.spec import RunRequest, resolve
 
     def path(key: str) -> Path | None:
         return Path(values[key]) if values.get(key) else None
 
-    overwrite = _check_choice("--overwrite value", str(values.get("overwrite", "only-missing")), OVERWRITE_CHOICES)
     options = RunOptions(
         device=str(values.get("device", "auto")),
         data_root=path("data_root"),
         results_dir=path("results") or Path("results"),
-        overwrite=overwrite,  # type: ignore[arg-type]
+        overwrite=values.get("overwrite", "only-missing"),
         cache_dir=path("cache_dir"),
         progress=rich_progress,
     )

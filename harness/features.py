@@ -49,7 +49,8 @@ def cache_key(backbone: Backbone, dataset: str, dataset_params: dict[str, Any], 
 
 
 def _sha256(array: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+    """Hash the buffer in place (no copy of what may be hundreds of MB of features)."""
+    return hashlib.sha256(np.ascontiguousarray(array).data).hexdigest()
 
 
 class FeatureCache:

@@ -19,7 +19,7 @@ import numpy as np
 
 from unic_bench.dataset import Dataset, DatasetSplits
 from unic_bench.device import resolve_device
-from unic_bench.errors import BenchError
+from unic_bench.errors import BenchError, unknown_choice
 from unic_bench.features import cached_features
 from unic_bench.gcd_split import labelled_indices
 from unic_bench.metrics import clustering_metrics, gcd_metrics
@@ -83,7 +83,7 @@ class Runner:
     def plan(self, specs: Sequence[RunSpec]) -> list[tuple[RunSpec, Path, RunRecord | None]]:
         """Check data roots and the overwrite policy for every spec before running any."""
         if self.options.overwrite not in OVERWRITE_CHOICES:
-            raise BenchError(f"invalid --overwrite '{self.options.overwrite}' (valid: {', '.join(OVERWRITE_CHOICES)})")
+            raise unknown_choice("--overwrite value", self.options.overwrite, OVERWRITE_CHOICES)
         planned = []
         for spec in specs:
             data_root_for(self.host.datasets.get(spec.dataset), self.options)
