@@ -100,13 +100,12 @@ def run(
     values.update({k: v for k, v in cli.items() if v is not None})
     if seed is not None and seeds is not None:
         raise BenchError("give --seed or --seeds, not both")
-    if seed is not None or seeds is not None:
+    cli_seeds = seeds if seeds is not None else seed
+    if cli_seeds is not None or "seed" in values or isinstance(values.get("seeds"), (str, int)):
+        # one list of ints from --seed/--seeds, or from the config's seed: 3 / seeds: "0,1,2"
+        text = cli_seeds if cli_seeds is not None else values.pop("seed", values.get("seeds"))
         values.pop("seed", None)
-        values["seeds"] = parse_seeds(seeds if seeds is not None else seed)  # type: ignore[arg-type]
-    elif "seed" in values:
-        values["seeds"] = [values.pop("seed")]
-    elif isinstance(values.get("seeds"), (str, int)):
-        values["seeds"] = parse_seeds(str(values["seeds"]))
+        values["seeds"] = parse_seeds(str(text))
     if set_:
         values["set"] = {**(values.get("set") or {}), **parse_set(set_)}
     for flag in ("method", "backbone", "dataset"):

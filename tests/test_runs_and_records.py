@@ -113,3 +113,16 @@ def test_table_command_from_records(cli: Any, tmp_path: Path) -> None:
     assert "\\toprule" in tex and "UNIC [paper]" in tex and "Digits" in tex
     empty = cli("table", "--results", str(tmp_path / "nothing"))
     assert empty.code == 2 and "no records under" in empty.err
+
+
+def test_config_seed_forms(cli: Any, tmp_path: Path) -> None:
+    base = "method: kmeans\nbackbone: identity\ndataset: synthetic\nset: {n_init: 1, dataset.n_train: 200, dataset.n_test: 50}\n"
+    for i, (line, expected) in enumerate([("seed: 5\n", {5}), ("seeds: '1,2'\n", {1, 2}), ("seeds: 7\n", {7})]):
+        config = tmp_path / f"c{i}.yaml"
+        config.write_text(base + line)
+        results = tmp_path / f"r{i}"
+        assert cli("run", "--config", str(config), "--results", str(results)).code == 0
+        assert {read_record(p).seed for p in records_under(results)} == expected  # type: ignore[union-attr]
+    overridden = tmp_path / "r-cli"
+    assert cli("run", "--config", str(tmp_path / "c0.yaml"), "--seed", "9", "--results", str(overridden)).code == 0
+    assert [read_record(p).seed for p in records_under(overridden)] == [9]  # type: ignore[union-attr]
