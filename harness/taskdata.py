@@ -62,7 +62,6 @@ class Prediction:
     """Cluster ids for the eval set (any integers; Hungarian matching maps them to classes)."""
 
     labels: np.ndarray
-    probabilities: np.ndarray | None = None
     train_labels: np.ndarray | None = None  # optional: clusters of ``train`` too (train-split metrics)
     diagnostics: dict[str, Any] = field(default_factory=dict)
 
