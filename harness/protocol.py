@@ -145,7 +145,7 @@ class Runner:
         prediction = method.fit_predict(inputs.data, ctx)
         fit_done = time.perf_counter()
         assignments = _check_prediction(prediction, len(inputs.data.eval), spec.method)
-        metrics, variant, train_metrics = score(spec, inputs, assignments, prediction.train_labels)
+        metrics, variant, train_metrics = score(spec, inputs, assignments, prediction.train_assignments)
 
         defaults = method_cls.param_defaults()
         backbone_cls, dataset_cls = self.host.backbones.get(spec.backbone), self.host.datasets.get(spec.dataset)

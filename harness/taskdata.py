@@ -62,7 +62,7 @@ class Prediction:
     """Cluster ids for the eval set (any integers; Hungarian matching maps them to classes)."""
 
     labels: np.ndarray
-    train_labels: np.ndarray | None = None  # optional: clusters of ``train`` too (train-split metrics)
+    train_assignments: np.ndarray | None = None  # optional: clusters of ``train`` (train-split metrics)
     diagnostics: dict[str, Any] = field(default_factory=dict)
 
 

@@ -87,7 +87,7 @@ class KMeans(Method):
         centroids, inertia = faiss_kmeans(train, data.num_classes, p, ctx.seed, use_gpu)
         return Prediction(
             labels=assign(evaluation, centroids),
-            train_labels=assign(train, centroids),
+            train_assignments=assign(train, centroids),
             diagnostics={"inertia": inertia, "normalize": mode},
         )
 

@@ -119,7 +119,7 @@ class SSKMeans(Method):
         # GCD is transductive: the eval images (D_U) are rows of the train split
         row_of = {int(i): r for r, i in enumerate(data.train.indices)}
         eval_rows = np.array([row_of[int(i)] for i in data.eval.indices], dtype=np.int64)
-        return Prediction(labels=train_pred[eval_rows], train_labels=train_pred, diagnostics={"inertia": inertia})
+        return Prediction(labels=train_pred[eval_rows], train_assignments=train_pred, diagnostics={"inertia": inertia})
 
 
 @hookimpl

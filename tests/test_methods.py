@@ -41,7 +41,7 @@ def test_kmeans_separable_synthetic() -> None:
     xtr, ytr, xte, yte = synthetic(separation=8.0)
     pred = KMeans().fit_predict(clustering_data(xtr, xte, 10), RunContext(seed=0))
     assert cluster_acc(yte, pred.labels) > 0.99
-    assert cluster_acc(ytr, pred.train_labels) > 0.99
+    assert cluster_acc(ytr, pred.train_assignments) > 0.99
 
 
 def test_kmeans_is_deterministic_per_seed() -> None:
@@ -71,4 +71,4 @@ def test_ss_kmeans_keeps_labelled_images_in_their_class() -> None:
     data, _ = gcd_data(x, y, 10)
     pred = SSKMeans(n_init=2).fit_predict(data, RunContext(seed=0))
     mask = data.labelled_mask
-    assert np.array_equal(pred.train_labels[mask], y[mask])
+    assert np.array_equal(pred.train_assignments[mask], y[mask])

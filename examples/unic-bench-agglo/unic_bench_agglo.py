@@ -39,7 +39,7 @@ class Agglomerative(Method):
         means = np.stack([train[labels == c].mean(axis=0) for c in range(data.num_classes)])
         evaluation = data.eval.features.numpy()
         nearest = ((evaluation[:, None, :] - means[None]) ** 2).sum(-1).argmin(1)
-        return Prediction(labels=nearest.astype(np.int64), train_labels=labels.astype(np.int64))
+        return Prediction(labels=nearest.astype(np.int64), train_assignments=labels.astype(np.int64))
 
 
 @hookimpl
