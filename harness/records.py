@@ -84,12 +84,9 @@ class RunRecord(BaseModel):
         return (self.source, self.task, self.dataset, self.method, self.backbone, self.metric_variant, params)
 
 
-def record_dir(results_dir: Path, spec: RunSpec) -> Path:
-    return Path(results_dir) / "runs" / spec.task / spec.dataset / spec.backbone / spec.method
-
-
 def record_path(results_dir: Path, spec: RunSpec) -> Path:
-    return record_dir(results_dir, spec) / f"{spec.run_id}.json"
+    """``RESULTS/runs/<task>/<dataset>/<backbone>/<method>/<run_id>.json``."""
+    return Path(results_dir) / "runs" / spec.task / spec.dataset / spec.backbone / spec.method / f"{spec.run_id}.json"
 
 
 def write_record(record: RunRecord, path: Path, eval_indices: np.ndarray, assignments: np.ndarray) -> None:

@@ -117,8 +117,9 @@ class SSKMeans(Method):
         train_pred[mask] = cluster_to_class[labels[: len(y_l)].cpu().numpy()]
         train_pred[~mask] = cluster_to_class[labels[len(y_l) :].cpu().numpy()]
         # GCD is transductive: the eval images (D_U) are rows of the train split
-        row_of = {int(i): r for r, i in enumerate(data.train.indices)}
-        eval_rows = np.array([row_of[int(i)] for i in data.eval.indices], dtype=np.int64)
+        row_of = np.empty(int(data.train.indices.max()) + 1, dtype=np.int64)
+        row_of[data.train.indices] = np.arange(len(data.train.indices))
+        eval_rows = row_of[data.eval.indices]
         return Prediction(labels=train_pred[eval_rows], train_assignments=train_pred, diagnostics={"inertia": inertia})
 
 
