@@ -1,4 +1,4 @@
-"""The backbone plugin API: a frozen feature extractor (and, later, a trainable tail)."""
+"""The backbone plugin API: a frozen feature extractor, and a trainable tail for finetuning."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from unic_bench.component import Component, ParamsModel
+from unic_bench.errors import BenchError
 
 if TYPE_CHECKING:
     import torch
@@ -28,6 +29,19 @@ class InputConfig:
     crop_pct: float = 0.875
 
 
+@dataclass
+class TailSplit:
+    """A built backbone cut in two for finetuning, so that ``tail(trunk(x))`` equals ``model(x)``.
+
+    The trunk is frozen (``requires_grad`` off, eval mode) and meant to run under ``no_grad``,
+    so finetuning the last block costs one block's activations, not the whole network's. Only
+    the tail's parameters are trainable.
+    """
+
+    trunk: torch.nn.Module
+    tail: torch.nn.Module
+
+
 class Backbone(Component):
     """Subclass per backbone; register the class from a ``register_backbones`` hook.
 
@@ -40,6 +54,7 @@ class Backbone(Component):
     accepts: ClassVar[Modality] = "image"
     pretraining: ClassVar[str] = ""  # e.g. "DINOv1"; empty for no pretraining (pixels)
     architecture: ClassVar[str] = ""
+    tail_unit: ClassVar[str] = ""  # what trainable_tail(n) unfreezes ("block", "stage"); empty = nothing
 
     def __init__(self, params: ParamsModel | None = None, weights: Path | None = None, **overrides: Any) -> None:
         self.params = params if params is not None else self.validate_params(overrides)
@@ -59,6 +74,18 @@ class Backbone(Component):
     @abstractmethod
     def build(self) -> torch.nn.Module:
         """Return the feature extractor in eval mode, on the CPU."""
+
+    @property
+    def finetunable(self) -> bool:
+        return bool(self.tail_unit)
+
+    def trainable_tail(self, model: torch.nn.Module, n: int = 1) -> TailSplit:
+        """Split ``model`` (from ``build()``) into a frozen trunk and its last ``n`` trainable units.
+
+        ViTs: the last n blocks + final norm; ResNets: the last stage; EfficientNet: the last
+        stage + head conv. Backbones without blocks (pixels) cannot be finetuned.
+        """
+        raise BenchError(f"backbone '{self.name}' has no blocks to finetune; use --set finetune=none")
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:

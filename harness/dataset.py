@@ -23,7 +23,9 @@ class Split:
     """One split of a dataset: inputs (no labels) plus the labels the protocol keeps aside.
 
     ``manifest`` identifies the sample list (file names, order) and ``transform`` the
-    preprocessing; both are part of the feature-cache key.
+    preprocessing; both are part of the feature-cache key. ``train_samples`` are the same items
+    in the same order under the dataset's train-time transform (augmentation), for methods that
+    finetune; ``None`` means the dataset has none and ``samples`` serve both.
     """
 
     name: str
@@ -31,6 +33,7 @@ class Split:
     labels: np.ndarray
     manifest: str
     transform: str
+    train_samples: torch.utils.data.Dataset | None = None
 
     def __len__(self) -> int:
         return int(len(self.labels))

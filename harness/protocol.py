@@ -17,6 +17,7 @@ from typing import Literal
 
 import numpy as np
 
+from unic_bench.backbone import Backbone
 from unic_bench.dataset import Dataset, DatasetSplits
 from unic_bench.device import resolve_device
 from unic_bench.errors import BenchError, unknown_choice
@@ -27,7 +28,7 @@ from unic_bench.plugins import PluginHost, get_host
 from unic_bench.records import DisplayNames, RunRecord, environment, read_record, record_path, write_record
 from unic_bench.seeding import seed_everything
 from unic_bench.spec import RunSpec
-from unic_bench.taskdata import FeatureSet, Prediction, Progress, RunContext, TaskData, no_progress
+from unic_bench.taskdata import FeatureSet, ImageAccess, Prediction, Progress, RunContext, TaskData, no_progress
 
 Overwrite = Literal["never", "only-missing", "always"]
 OVERWRITE_CHOICES: tuple[Overwrite, ...] = ("never", "only-missing", "always")
@@ -67,6 +68,7 @@ def data_root_for(dataset: type[Dataset], options: RunOptions) -> Path | None:
 
 @dataclass
 class _Loaded:
+    backbone: Backbone
     splits: DatasetSplits
     features: dict[str, np.ndarray] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)
@@ -114,7 +116,7 @@ class Runner:
         memo_key = f"{backbone.identity()}|{spec.dataset}|{spec.dataset_params}"
         if memo_key not in self._loaded:
             splits = dataset.load(data_root_for(dataset_cls, self.options), backbone.input_config())
-            self._loaded[memo_key] = _Loaded(splits)
+            self._loaded[memo_key] = _Loaded(backbone, splits)
         loaded = self._loaded[memo_key]
         needed = list(dict.fromkeys(loaded.splits.clustering if spec.task == "clustering" else [loaded.splits.gcd_split]))
         for name in needed:
@@ -130,7 +132,8 @@ class Runner:
         start = time.perf_counter()
         device = resolve_device(self.options.device)
         loaded, needed = self._load(spec, device)
-        inputs = task_inputs(spec, loaded.splits, loaded.features, pin=device.startswith("cuda"))
+        backbone = loaded.backbone if self.host.datasets.get(spec.dataset).modality == "image" else None
+        inputs = task_inputs(spec, loaded.splits, loaded.features, pin=device.startswith("cuda"), backbone=backbone)
         features_done = time.perf_counter()
 
         method_cls = self.host.methods.get(spec.method)
@@ -196,9 +199,22 @@ class TaskInputs:
     labelled: np.ndarray | None = None  # GCD: positions of D_L in the fit split
 
 
-def task_inputs(spec: RunSpec, splits: DatasetSplits, features: dict[str, np.ndarray], pin: bool = False) -> TaskInputs:
-    """Clustering: train split -> eval split. GCD: all train images, eval = the unlabelled ones."""
+def task_inputs(
+    spec: RunSpec, splits: DatasetSplits, features: dict[str, np.ndarray], pin: bool = False, backbone: Backbone | None = None
+) -> TaskInputs:
+    """Clustering: train split -> eval split. GCD: all train images, eval = the unlabelled ones.
+
+    With a ``backbone`` (image datasets), the method also gets the images, for finetuning.
+    """
     import torch
+    from torch.utils.data import Subset
+
+    def images(fit_name: str, eval_name: str, eval_rows: np.ndarray | None = None) -> ImageAccess | None:
+        if backbone is None:
+            return None
+        fit, evaluated = splits.splits[fit_name], splits.splits[eval_name]
+        eval_samples = evaluated.samples if eval_rows is None else Subset(evaluated.samples, eval_rows.tolist())
+        return ImageAccess(backbone, fit.train_samples or fit.samples, fit.samples, eval_samples)
 
     def feature_set(name: str, rows: np.ndarray | None = None) -> FeatureSet:
         feats = features[name] if rows is None else features[name][rows]
@@ -208,7 +224,9 @@ def task_inputs(spec: RunSpec, splits: DatasetSplits, features: dict[str, np.nda
 
     if spec.task == "clustering":
         fit_name, eval_name = splits.clustering
-        data = TaskData("clustering", splits.num_classes, feature_set(fit_name), feature_set(eval_name))
+        data = TaskData(
+            "clustering", splits.num_classes, feature_set(fit_name), feature_set(eval_name), images=images(fit_name, eval_name)
+        )
         return TaskInputs(data, splits.splits[fit_name].labels, splits.splits[eval_name].labels, fit_name, eval_name)
     name = splits.gcd_split
     assert name is not None  # guaranteed by the dataset declaring the gcd task
@@ -218,7 +236,13 @@ def task_inputs(spec: RunSpec, splits: DatasetSplits, features: dict[str, np.nda
     train_labels[labelled] = truth[labelled]
     unlabelled = np.flatnonzero(train_labels < 0)
     data = TaskData(
-        "gcd", splits.num_classes, feature_set(name), feature_set(name, unlabelled), train_labels, tuple(splits.gcd_old_classes)
+        "gcd",
+        splits.num_classes,
+        feature_set(name),
+        feature_set(name, unlabelled),
+        train_labels,
+        tuple(splits.gcd_old_classes),
+        images(name, name, unlabelled),
     )
     return TaskInputs(data, truth, truth[unlabelled], name, name, labelled)
 

@@ -17,6 +17,9 @@ from unic_bench.component import Task
 
 if TYPE_CHECKING:
     import torch
+    import torch.utils.data
+
+    from unic_bench.backbone import Backbone
 
 T = TypeVar("T")
 
@@ -30,6 +33,20 @@ class FeatureSet:
 
     def __len__(self) -> int:
         return int(self.features.shape[0])
+
+
+@dataclass(frozen=True)
+class ImageAccess:
+    """For methods that finetune the backbone: the backbone and the images behind the features.
+
+    ``train_augmented[i]``, ``train[i]`` and ``train`` features row i are the same image (train
+    transform vs. the feature-extraction transform); ``eval[i]`` is eval features row i.
+    """
+
+    backbone: Backbone
+    train_augmented: torch.utils.data.Dataset
+    train: torch.utils.data.Dataset
+    eval: torch.utils.data.Dataset
 
 
 @dataclass(frozen=True)
@@ -48,6 +65,7 @@ class TaskData:
     eval: FeatureSet
     train_labels: np.ndarray | None = None
     old_classes: tuple[int, ...] = ()
+    images: ImageAccess | None = None  # None when the dataset holds features, not images
 
     @property
     def labelled_mask(self) -> np.ndarray:
