@@ -225,7 +225,12 @@ def task_inputs(
     if spec.task == "clustering":
         fit_name, eval_name = splits.clustering
         data = TaskData(
-            "clustering", splits.num_classes, feature_set(fit_name), feature_set(eval_name), images=images(fit_name, eval_name)
+            "clustering",
+            splits.num_classes,
+            feature_set(fit_name),
+            feature_set(eval_name),
+            images=images(fit_name, eval_name),
+            dataset=spec.dataset,
         )
         return TaskInputs(data, splits.splits[fit_name].labels, splits.splits[eval_name].labels, fit_name, eval_name)
     name = splits.gcd_split
@@ -243,6 +248,7 @@ def task_inputs(
         train_labels,
         tuple(splits.gcd_old_classes),
         images(name, name, unlabelled),
+        spec.dataset,
     )
     return TaskInputs(data, truth, truth[unlabelled], name, name, labelled)
 

@@ -66,6 +66,7 @@ class TaskData:
     train_labels: np.ndarray | None = None
     old_classes: tuple[int, ...] = ()
     images: ImageAccess | None = None  # None when the dataset holds features, not images
+    dataset: str = ""  # canonical dataset name, for methods whose paper sets per-dataset defaults
 
     @property
     def labelled_mask(self) -> np.ndarray:
