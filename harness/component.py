@@ -46,10 +46,6 @@ class Component:
         except ValidationError as exc:
             raise BenchError(describe_validation_error(exc, cls.Params, f"{cls.kind} '{cls.name}'")) from None
 
-    @classmethod
-    def param_defaults(cls) -> dict[str, Any]:
-        return cls.Params().model_dump(mode="json")
-
 
 def describe_validation_error(exc: ValidationError, model: type[BaseModel], owner: str) -> str:
     """Turn the first pydantic error into one line naming the bad key or value and what is valid."""

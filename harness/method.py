@@ -25,6 +25,15 @@ class Method(Component):
             raise TypeError("pass either a Params instance or keyword overrides, not both")
         self.params = params if params is not None else self.validate_params(overrides)
 
+    @classmethod
+    def defaults_for(cls, dataset: str, task: Task) -> dict[str, Any]:
+        """Per-dataset defaults that replace ``Params``' (e.g. a paper's per-dataset settings).
+
+        Applied when a spec is resolved, before the user's ``--set``, so records show the values
+        actually used.
+        """
+        return {}
+
     @abstractmethod
     def fit_predict(self, data: TaskData, ctx: RunContext) -> Prediction:
         """Fit on ``data.train`` (and ``data.train_labels`` for GCD); return eval-set clusters."""

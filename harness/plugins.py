@@ -32,6 +32,7 @@ DISABLE_ENV = "UNIC_BENCH_DISABLE_PLUGINS"
 BUILTIN_PLUGINS = (
     "unic_bench.methods.kmeans",
     "unic_bench.methods.ss_kmeans",
+    "unic_bench.methods.unic",
     "unic_bench.backbones.pixels",
     "unic_bench.datasets.digits",
     "unic_bench.datasets.synthetic",

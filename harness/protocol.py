@@ -9,6 +9,7 @@ Every spec is validated before anything runs, and a record is written only for a
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -105,8 +106,13 @@ class Runner:
                 continue
             record, eval_indices, assignments = self.execute(spec)
             write_record(record, path, eval_indices, assignments)
+            shutil.rmtree(self.checkpoint_dir(spec), ignore_errors=True)  # only an unfinished run resumes
             outcomes.append(Outcome(spec, path, record, reused=False))
         return outcomes
+
+    def checkpoint_dir(self, spec: RunSpec) -> Path:
+        """Where a training method checkpoints each epoch; a rerun of the same spec resumes from it."""
+        return Path(self.options.results_dir) / "checkpoints" / spec.run_id
 
     def _load(self, spec: RunSpec, device: str) -> tuple[_Loaded, list[str]]:
         backbone_cls = self.host.backbones.get(spec.backbone)
@@ -142,15 +148,18 @@ class Runner:
         ctx = RunContext(
             device=device,
             seed=spec.seed,
-            checkpoint_dir=Path(self.options.results_dir) / "checkpoints" / spec.run_id,
+            checkpoint_dir=self.checkpoint_dir(spec),
             progress=self.options.progress,
         )
         prediction = method.fit_predict(inputs.data, ctx)
         fit_done = time.perf_counter()
         assignments = _check_prediction(prediction, len(inputs.data.eval), spec.method)
         metrics, variant, train_metrics = score(spec, inputs, assignments, prediction.train_assignments)
+        diagnostics = dict(prediction.diagnostics)
+        if prediction.report is not None:
+            diagnostics.update(prediction.report(inputs.fit_truth))
 
-        defaults = method_cls.param_defaults()
+        defaults = method_cls.validate_params(method_cls.defaults_for(spec.dataset, spec.task)).model_dump(mode="json")
         backbone_cls, dataset_cls = self.host.backbones.get(spec.backbone), self.host.datasets.get(spec.dataset)
         record = RunRecord(
             run_id=spec.run_id,
@@ -182,7 +191,7 @@ class Runner:
             environment=environment(device),
             labelled_indices=inputs.labelled.tolist() if inputs.labelled is not None else None,
             epoch_log=ctx.log,
-            diagnostics=prediction.diagnostics,
+            diagnostics=diagnostics,
         )
         return record, inputs.data.eval.indices, assignments
 

@@ -139,7 +139,9 @@ def resolve(request: RunRequest, host: PluginHost) -> list[RunSpec]:
         )
     routed = split_params(request.set)
     params = {
-        "method_params": method.validate_params(routed["method"]).model_dump(mode="json"),
+        "method_params": method.validate_params({**method.defaults_for(dataset.name, request.task), **routed["method"]}).model_dump(
+            mode="json"
+        ),
         "backbone_params": backbone.validate_params(routed["backbone"]).model_dump(mode="json"),
         "dataset_params": dataset.validate_params(routed["dataset"]).model_dump(mode="json"),
     }

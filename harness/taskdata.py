@@ -83,6 +83,9 @@ class Prediction:
     labels: np.ndarray
     train_assignments: np.ndarray | None = None  # optional: clusters of ``train`` (train-split metrics)
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    # Optional: called by the protocol after fitting with the fit split's true labels, for
+    # reporting only (e.g. neighbour purity); its values join ``diagnostics`` in the record.
+    report: Callable[[np.ndarray], dict[str, float]] | None = None
 
 
 Progress = Callable[[Iterable[Any], str, int | None], Iterator[Any]]

@@ -3,38 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
+from factories import clustering_data, gcd_data, synthetic
 
-from unic_bench.datasets.synthetic import Synthetic
-from unic_bench.gcd_split import labelled_indices
 from unic_bench.methods.kmeans import KMeans
 from unic_bench.methods.ss_kmeans import SSKMeans
 from unic_bench.metrics import cluster_acc, gcd_metrics
-from unic_bench.taskdata import FeatureSet, RunContext, TaskData
-
-
-def synthetic(separation: float, imbalance: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    splits = Synthetic(separation=separation, imbalance=imbalance, n_train=1500, n_test=500).load(None, None).splits
-    feats = {k: torch.stack([s.samples[i] for i in range(len(s))]).numpy() for k, s in splits.items()}
-    return feats["train"], splits["train"].labels, feats["test"], splits["test"].labels
-
-
-def clustering_data(xtr: np.ndarray, xte: np.ndarray, k: int) -> TaskData:
-    return TaskData(
-        "clustering", k, FeatureSet(torch.from_numpy(xtr), np.arange(len(xtr))), FeatureSet(torch.from_numpy(xte), np.arange(len(xte)))
-    )
-
-
-def gcd_data(x: np.ndarray, y: np.ndarray, k: int) -> tuple[TaskData, np.ndarray]:
-    old = tuple(range(k // 2))
-    train_labels = np.full(len(y), -1)
-    lab = labelled_indices(y, old)
-    train_labels[lab] = y[lab]
-    unl = np.flatnonzero(train_labels < 0)
-    data = TaskData(
-        "gcd", k, FeatureSet(torch.from_numpy(x), np.arange(len(x))), FeatureSet(torch.from_numpy(x[unl]), unl), train_labels, old
-    )
-    return data, unl
+from unic_bench.taskdata import RunContext
 
 
 def test_kmeans_separable_synthetic() -> None:

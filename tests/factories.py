@@ -1,0 +1,34 @@
+"""TaskData built from the synthetic dataset, for method tests (kmeans, UNIC, SCAN, TEMI)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from unic_bench.datasets.synthetic import Synthetic
+from unic_bench.gcd_split import labelled_indices
+from unic_bench.taskdata import FeatureSet, TaskData
+
+
+def synthetic(separation: float, imbalance: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    splits = Synthetic(separation=separation, imbalance=imbalance, n_train=1500, n_test=500).load(None, None).splits
+    feats = {k: torch.stack([s.samples[i] for i in range(len(s))]).numpy() for k, s in splits.items()}
+    return feats["train"], splits["train"].labels, feats["test"], splits["test"].labels
+
+
+def clustering_data(xtr: np.ndarray, xte: np.ndarray, k: int) -> TaskData:
+    return TaskData(
+        "clustering", k, FeatureSet(torch.from_numpy(xtr), np.arange(len(xtr))), FeatureSet(torch.from_numpy(xte), np.arange(len(xte)))
+    )
+
+
+def gcd_data(x: np.ndarray, y: np.ndarray, k: int) -> tuple[TaskData, np.ndarray]:
+    old = tuple(range(k // 2))
+    train_labels = np.full(len(y), -1)
+    lab = labelled_indices(y, old)
+    train_labels[lab] = y[lab]
+    unl = np.flatnonzero(train_labels < 0)
+    data = TaskData(
+        "gcd", k, FeatureSet(torch.from_numpy(x), np.arange(len(x))), FeatureSet(torch.from_numpy(x[unl]), unl), train_labels, old
+    )
+    return data, unl
