@@ -23,7 +23,7 @@ from typing import Literal
 import torch
 
 from unic_bench.errors import BenchError, unknown_choice
-from unic_bench.neighbors import ArrayLike, Metric, as_tensor, prepare_features
+from unic_bench.neighbors import MEMORY_BUDGET, ArrayLike, Metric, as_tensor, prepare_features
 
 ThresholdMode = Literal["auto", "exact", "sampled"]
 THRESHOLD_MODES: tuple[str, ...] = ("auto", "exact", "sampled")
@@ -48,7 +48,9 @@ def default_sample_size(n: int, tau2: int, tolerance: float = INSIDE_TOLERANCE) 
 def pair_distances(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, metric: Metric) -> torch.Tensor:
     """Distances between rows ``a[t]`` and ``b[t]`` of prepared features, in :func:`knn` units."""
     if metric == "euclidean":
-        return (x[a] - x[b]).pow(2).sum(dim=1)
+        diff = x[a]  # a gathered copy: subtract and square in place (two (B, d) blocks at most)
+        diff -= x[b]
+        return diff.pow_(2).sum(dim=1)
     return 1.0 - (x[a] * x[b]).sum(dim=1)
 
 
@@ -66,19 +68,20 @@ def rank_thresholds(
     metric: Metric,
     sample_size: int | None = None,
     generator: torch.Generator | None = None,
-    memory_budget: int = 256 * 2**20,
+    memory_budget: int = MEMORY_BUDGET,
 ) -> torch.Tensor:
     """(N,) rank-tau2 distance of every row (self is rank 0): exact when ``sample_size`` is None.
 
     With ``sample_size=m`` each chunk of anchors draws a fresh uniform subset of m rows and takes
     the ``floor(q m) + 1``-th smallest distance, q = tau2/N: the sample point with the same share
-    of the sample below it as ``r_i`` has of the population. Peak extra memory is about two
-    (chunk, M) float32 blocks, M = N or m, with chunk sized to ``memory_budget``.
+    of the sample below it as ``r_i`` has of the population. Peak extra memory is 16 bytes per
+    (chunk, M) entry, M = N or m: the float32 block plus the copy and int64 indices that
+    ``torch.kthvalue``'s CPU kernel makes of it; chunk is sized to ``memory_budget``.
     """
     n = x.shape[0]
     columns = n if sample_size is None else sample_size
     kth = tau2 + 1 if sample_size is None else math.floor(tau2 / n * sample_size) + 1
-    chunk = max(1, memory_budget // (8 * columns))
+    chunk = max(1, memory_budget // (16 * columns))
     out = torch.empty(n, dtype=torch.float32, device=x.device)
     for start in range(0, n, chunk):
         candidates = x
@@ -110,7 +113,7 @@ class NegativeSampler:
         seed: int = 0,
         max_rounds: int = 32,
         device: str | torch.device | None = None,
-        memory_budget: int = 256 * 2**20,
+        memory_budget: int = MEMORY_BUDGET,
     ) -> None:
         if mode not in THRESHOLD_MODES:
             raise unknown_choice("negative threshold mode", mode, THRESHOLD_MODES)
@@ -132,25 +135,34 @@ class NegativeSampler:
 
     @torch.no_grad()
     def sample(self, anchors: ArrayLike, generator: torch.Generator | None = None) -> torch.Tensor:
-        """One negative index per anchor (same shape as ``anchors``, int64, features' device)."""
+        """One negative index per anchor (same shape as ``anchors``, int64, features' device).
+
+        Anchors are processed in chunks of ``memory_budget / (12 d)`` (the two gathered feature
+        rows and their difference), so drawing for all N anchors at once stays bounded too.
+        """
         g = generator or self.generator
-        x, n = self.features, len(self)
+        x = self.features
         anchors = as_tensor(anchors).to(device=x.device, dtype=torch.int64)
-        shape, anchors = anchors.shape, anchors.reshape(-1)
+        chunk = max(1, self.memory_budget // (12 * x.shape[1]))
+        with torch.autocast(x.device.type, enabled=False):
+            out = torch.cat([self._sample_chunk(part, g) for part in anchors.reshape(-1).split(chunk)])
+        return out.reshape(anchors.shape)
+
+    def _sample_chunk(self, anchors: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        x, n = self.features, len(self)
         out = torch.empty_like(anchors)
         pending = torch.arange(anchors.numel(), device=x.device)
-        with torch.autocast(x.device.type, enabled=False):
-            for _ in range(self.max_rounds):
-                if pending.numel() == 0:
-                    break
-                a = anchors[pending]
-                candidates = torch.randint(n, a.shape, generator=g, device=x.device)
-                accepted = pair_distances(x, a, candidates, self.metric) >= self.thresholds[a]
-                out[pending[accepted]] = candidates[accepted]
-                pending = pending[~accepted]
-            chunk = max(1, self.memory_budget // (8 * n))
-            for left in pending.split(chunk) if pending.numel() else ():
-                a = anchors[left]
-                allowed = block_distances(x[a], x, self.metric) >= self.thresholds[a, None]
-                out[left] = torch.multinomial(allowed.float(), 1, generator=g).squeeze(1)
-        return out.reshape(shape)
+        for _ in range(self.max_rounds):
+            if pending.numel() == 0:
+                break
+            a = anchors[pending]
+            candidates = torch.randint(n, a.shape, generator=g, device=x.device)
+            accepted = pair_distances(x, a, candidates, self.metric) >= self.thresholds[a]
+            out[pending[accepted]] = candidates[accepted]
+            pending = pending[~accepted]
+        chunk = max(1, self.memory_budget // (8 * n))
+        for left in pending.split(chunk) if pending.numel() else ():
+            a = anchors[left]
+            allowed = block_distances(x[a], x, self.metric) >= self.thresholds[a, None]
+            out[left] = torch.multinomial(allowed.float(), 1, generator=g).squeeze(1)
+        return out

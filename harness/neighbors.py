@@ -22,6 +22,7 @@ from unic_bench.errors import BenchError, unknown_choice
 Metric = Literal["euclidean", "cosine"]
 METRICS: tuple[str, ...] = ("euclidean", "cosine")
 ArrayLike = Union[torch.Tensor, np.ndarray]
+MEMORY_BUDGET = 64 * 2**20  # bytes of temporary blocks per chunk (union sizes, negative thresholds and draws)
 
 
 def check_metric(metric: str) -> None:
@@ -63,9 +64,9 @@ def knn(
 
     Returns ``(distances, indices)``, both ``(N, k)`` CPU tensors (float32, int64), rows sorted by
     increasing distance. Distances are *squared* Euclidean distances for ``euclidean`` (faiss
-    ``IndexFlatL2``; same ranking as Euclidean) and ``1 - cosine similarity`` for ``cosine``
-    (``IndexFlatIP`` on L2-normalised rows). The faiss GPU index is used when ``device`` is CUDA
-    and faiss has GPU support; otherwise the exact CPU index.
+    exhaustive L2, as ``IndexFlatL2``; same ranking as Euclidean) and ``1 - cosine similarity`` for
+    ``cosine`` (inner product on L2-normalised rows, as ``IndexFlatIP``). The search runs on the
+    GPU (``faiss.knn_gpu``) when ``device`` is CUDA and faiss has GPU support, else on the CPU.
 
     Self is forced to rank 0 with distance 0 even when duplicate points tie with it (or when
     float rounding puts a near-duplicate ahead), as the UNIC paper and SCAN require; the other
@@ -75,14 +76,16 @@ def knn(
     import faiss
 
     x = prepare_features(features, metric, "cpu").numpy()  # zero-copy for float32 contiguous CPU input
-    n, dim = x.shape
+    n = x.shape[0]
     if not 1 <= k <= n:
         raise BenchError(f"k={k} must be in [1, N={n}]")
-    index = faiss.IndexFlatL2(dim) if metric == "euclidean" else faiss.IndexFlatIP(dim)
+    # faiss.knn / knn_gpu: exhaustive search without building an index (IndexFlat would copy x).
+    faiss_metric = faiss.METRIC_L2 if metric == "euclidean" else faiss.METRIC_INNER_PRODUCT
     if torch.device(device).type == "cuda" and faiss_has_gpu():
-        index = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), torch.device(device).index or 0, index)
-    index.add(x)
-    dist, idx = index.search(x, k)
+        gpu = torch.device(device).index
+        dist, idx = faiss.knn_gpu(faiss.StandardGpuResources(), x, x, k, metric=faiss_metric, device=-1 if gpu is None else gpu)
+    else:
+        dist, idx = faiss.knn(x, x, k, metric=faiss_metric)
     if metric == "cosine":
         dist = 1.0 - dist
     dist, idx = _self_first(dist, idx)
@@ -101,7 +104,7 @@ def _self_first(dist: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return np.take_along_axis(dist, order, axis=1), np.take_along_axis(idx, order, axis=1)
 
 
-def union_sizes(neighbors: ArrayLike, chunk: int | None = None, memory_budget: int = 256 * 2**20) -> torch.Tensor:
+def union_sizes(neighbors: ArrayLike, chunk: int | None = None, memory_budget: int = MEMORY_BUDGET) -> torch.Tensor:
     """``|U_{j in N(i)} N(j)|`` for every anchor i (UNIC eq. 4), as an ``(N,)`` int64 tensor.
 
     ``neighbors`` is the ``(N, k)`` first-order neighbour table (self included, as in the paper,
@@ -111,7 +114,7 @@ def union_sizes(neighbors: ArrayLike, chunk: int | None = None, memory_budget: i
 
     Memory bound: a chunk of c anchors holds the gathered (c, k*k) indices (int32 when N < 2^31),
     their sorted copy and sort indices (int64) and a (c, k*k - 1) bool mask, about 21*c*k*k bytes;
-    ``chunk`` defaults to the largest c within ``memory_budget`` (256 MiB: c = 5,000 for k = 50).
+    ``chunk`` defaults to the largest c within ``memory_budget`` (64 MiB: c = 1,278 for k = 50).
     """
     nb = as_tensor(neighbors)
     n, k = nb.shape

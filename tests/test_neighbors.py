@@ -128,6 +128,16 @@ def test_negatives_reproducible_shape_preserving_and_never_self() -> None:
     assert not (a == anchors).any()
 
 
+def test_tiny_memory_budget_gives_the_same_thresholds_and_valid_draws() -> None:
+    x, _ = blobs(500)
+    tiny = NegativeSampler(x, 100, memory_budget=12 * 16 * 7, max_rounds=1)  # 7-anchor chunks, 1-row blocks
+    torch.testing.assert_close(tiny.thresholds, NegativeSampler(x, 100).thresholds)
+    anchors = torch.arange(500).repeat(3)
+    negatives = tiny.sample(anchors)  # one round, then the exact fallback for the rejected ones
+    ranks = exact_ranks(x.numpy(), anchors.numpy(), negatives.numpy())
+    assert (ranks >= 100).all()
+
+
 def test_diagnostics_match_brute_force() -> None:
     x, labels = blobs(800, spread=1.0)  # overlapping classes: purity and false rate below 1 / above 0
     mined = mine(x, tau1=10, tau2=100, eta=70)
