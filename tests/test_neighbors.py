@@ -1,0 +1,179 @@
+"""Neighbour mining against brute-force references: kNN, union sizes, cleaning, eq.-3 negatives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import chisquare
+
+from unic_bench.errors import BenchError
+from unic_bench.mining import diagnostics, mine, paper_defaults
+from unic_bench.negatives import NegativeSampler, default_sample_size
+from unic_bench.neighbors import knn, union_sizes
+
+
+def blobs(n: int, k: int = 10, dim: int = 16, spread: float = 3.0, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.randn(k, dim, generator=g) * spread
+    labels = torch.randint(k, (n,), generator=g)
+    return centers[labels] + torch.randn(n, dim, generator=g), labels
+
+
+def exact_distances(x: np.ndarray, rows: np.ndarray, metric: str = "euclidean") -> np.ndarray:
+    """float64 reference distances (knn units) from ``x[rows]`` to every row."""
+    x = x.astype(np.float64)
+    if metric == "cosine":
+        x = x / np.linalg.norm(x, axis=1, keepdims=True)
+        return 1.0 - x[rows] @ x.T
+    return ((x[rows, None, :] - x[None, :, :]) ** 2).sum(-1)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_knn_matches_brute_force(metric: str) -> None:
+    x, _ = blobs(300)
+    dist, idx = knn(x.numpy(), 7, metric=metric)
+    ref = exact_distances(x.numpy(), np.arange(300), metric)
+    ref_idx = np.argsort(ref, axis=1, kind="stable")[:, :7]
+    assert idx.dtype == torch.int64 and dist.dtype == torch.float32 and idx.shape == (300, 7)
+    np.testing.assert_array_equal(idx.numpy(), ref_idx)
+    np.testing.assert_allclose(dist.numpy(), np.take_along_axis(ref, ref_idx, 1), atol=1e-3)
+    assert (idx[:, 0] == torch.arange(300)).all() and (dist[:, 0] == 0).all()
+
+
+def test_knn_self_first_and_deterministic_ties_with_duplicates() -> None:
+    x, _ = blobs(40)
+    x[10:16] = x[3]  # seven identical points: 3 and 10..15
+    dist, idx = knn(torch.cat([x, x[3:4]]), 4)  # and an eighth, row 40
+    for row in (3, 10, 15, 40):
+        assert idx[row, 0] == row and dist[row, 0] == 0
+        assert dist[row, 1:].max() == 0  # the other slots hold duplicates at distance 0 ...
+        others = idx[row, 1:].tolist()
+        assert others == sorted(others)  # ... in index order
+    # Same result from a torch tensor and a numpy array.
+    assert torch.equal(knn(x, 5)[1], knn(x.numpy(), 5)[1])
+
+
+def brute_union_sizes(neighbors: np.ndarray) -> list[int]:
+    return [len(set().union(*(set(neighbors[j]) for j in row))) for row in neighbors]
+
+
+def test_union_sizes_match_python_sets() -> None:
+    rng = np.random.default_rng(0)
+    table = rng.integers(0, 500, size=(500, 6))
+    table[:, 0] = np.arange(500)
+    for chunk in (None, 1, 37):
+        assert union_sizes(table, chunk=chunk).tolist() == brute_union_sizes(table)
+    _, idx = knn(blobs(400)[0], 10)
+    assert union_sizes(idx).tolist() == brute_union_sizes(idx.numpy())
+
+
+def test_cleaning_keeps_only_self_for_rejected_anchors() -> None:
+    x, _ = blobs(600)
+    eta = int(union_sizes(knn(x, 10)[1]).median())  # half the anchors rejected
+    mined = mine(x, tau1=10, tau2=200, eta=eta)
+    assert torch.equal(mined.keep, mined.union_sizes <= eta)
+    assert 0 < mined.keep.sum() < 600  # both branches exercised
+    anchors = torch.arange(600).repeat(20)
+    positives = mined.sample_positives(anchors, torch.Generator().manual_seed(1))
+    rejected = ~mined.keep[anchors]
+    assert torch.equal(positives[rejected], anchors[rejected])
+    kept = ~rejected
+    assert (mined.neighbors[anchors[kept]] == positives[kept, None]).any(dim=1).all()
+    assert len(set(positives[kept].tolist()) - set(anchors[kept].tolist())) > 0  # not only self
+
+
+def exact_ranks(x: np.ndarray, anchors: np.ndarray, negatives: np.ndarray) -> np.ndarray:
+    """Rank of each negative in its anchor's sorted list (self is rank 0), float64."""
+    ranks = np.empty(len(anchors), dtype=np.int64)
+    for s in range(0, len(anchors), 500):
+        d = exact_distances(x, anchors[s : s + 500])
+        ranks[s : s + 500] = (d < d[np.arange(len(d)), negatives[s : s + 500]][:, None]).sum(1)
+    return ranks
+
+
+@pytest.mark.parametrize("mode", ["exact", "sampled"])
+def test_negatives_respect_tau2_on_5k_points(mode: str) -> None:
+    x, _ = blobs(5000, dim=32)
+    tau2 = 1000
+    sampler = NegativeSampler(x, tau2, mode=mode, seed=0)
+    assert sampler.mode == mode
+    if mode == "sampled":
+        assert sampler.sample_size == default_sample_size(5000, tau2) < 5000
+    anchors = torch.arange(5000)
+    negatives = sampler.sample(anchors)
+    ranks = exact_ranks(x.numpy(), anchors.numpy(), negatives.numpy())
+    share = (ranks >= tau2).mean()
+    assert share == 1.0 if mode == "exact" else share >= 0.99, share
+
+
+@pytest.mark.parametrize("max_rounds", [32, 0])  # 0: every anchor takes the exact fallback
+def test_negatives_uniform_over_allowed_set(max_rounds: int) -> None:
+    x, _ = blobs(60, dim=4)
+    tau2, anchor = 20, 7
+    sampler = NegativeSampler(x, tau2, mode="exact", max_rounds=max_rounds, seed=3)
+    allowed = set(np.argsort(exact_distances(x.numpy(), np.array([anchor]))[0], kind="stable")[tau2:].tolist())
+    draws = sampler.sample(torch.full((16_000,), anchor)).numpy()
+    assert set(draws.tolist()) == allowed  # nothing outside, everything inside reached
+    counts = np.bincount(draws, minlength=60)[sorted(allowed)]
+    assert chisquare(counts).pvalue > 1e-3
+
+
+def test_negatives_reproducible_shape_preserving_and_never_self() -> None:
+    x, _ = blobs(500)
+    anchors = torch.arange(500).reshape(50, 10)
+    a = NegativeSampler(x, 100, seed=5).sample(anchors)
+    b = NegativeSampler(x, 100, seed=5).sample(anchors)
+    assert a.shape == (50, 10) and torch.equal(a, b)
+    assert not (a == anchors).any()
+
+
+def test_tiny_memory_budget_gives_the_same_thresholds_and_valid_draws() -> None:
+    x, _ = blobs(500)
+    tiny = NegativeSampler(x, 100, memory_budget=12 * 16 * 7, max_rounds=1)  # 7-anchor chunks, 1-row blocks
+    torch.testing.assert_close(tiny.thresholds, NegativeSampler(x, 100).thresholds)
+    anchors = torch.arange(500).repeat(3)
+    negatives = tiny.sample(anchors)  # one round, then the exact fallback for the rejected ones
+    ranks = exact_ranks(x.numpy(), anchors.numpy(), negatives.numpy())
+    assert (ranks >= 100).all()
+
+
+def test_diagnostics_match_brute_force() -> None:
+    x, labels = blobs(800, spread=1.0)  # overlapping classes: purity and false rate below 1 / above 0
+    mined = mine(x, tau1=10, tau2=100, eta=70)
+    anchors = torch.arange(800)
+    negatives = mined.negatives.sample(anchors)
+    got = diagnostics(mined, labels.numpy(), anchors, negatives)
+    y, nb, keep = labels.numpy(), mined.neighbors.numpy(), mined.keep.numpy()
+    before = [np.mean(y[row] == y[i]) for i, row in enumerate(nb)]
+    after = [p if k else 1.0 for p, k in zip(before, keep)]
+    assert got["kept_fraction"] == pytest.approx(keep.mean())
+    assert got["positive_purity_before"] == pytest.approx(np.mean(before))
+    assert got["positive_purity_after"] == pytest.approx(np.mean(after))
+    assert got["negative_false_rate"] == pytest.approx(np.mean(y[negatives.numpy()] == y))
+    assert got["positive_purity_before"] < got["positive_purity_after"] < 1
+    assert 0 < got["negative_false_rate"] < 0.1  # ~1/10 would be chance
+
+
+def test_paper_defaults_and_derived_rule() -> None:
+    assert (paper_defaults("imagenet100").tau1, paper_defaults("imagenet100").eta) == (50, 1500)
+    gcd = paper_defaults("imagenet100-gcd", "gcd")
+    assert (gcd.tau1, gcd.tau2, gcd.eta) == (10, 6300, 70)
+    assert (paper_defaults("imagenet100", "gcd").tau1, paper_defaults("imagenet100", "gcd").eta) == (10, 70)
+    assert [paper_defaults(d).tau2 for d in ("cifar10", "stl10", "cub")] == [10000, 1000, 1000]
+    assert paper_defaults("cifar100-20").tau2 == 10000 and paper_defaults("aircraft").tau2 == 1112
+    derived = paper_defaults("digits", n=1797, num_classes=10)
+    assert (derived.tau1, derived.tau2, derived.eta) == (10, 359, 70)
+    assert paper_defaults("tiny", n=30, num_classes=1).tau2 == 29  # clamped to N - 1
+    with pytest.raises(BenchError, match="digits"):
+        paper_defaults("digits")
+
+
+def test_bad_input_is_one_clear_error() -> None:
+    x, _ = blobs(50)
+    with pytest.raises(BenchError, match="valid: cosine, euclidean"):
+        knn(x, 3, metric="l2")  # type: ignore[arg-type]
+    with pytest.raises(BenchError, match="tau2=50"):
+        NegativeSampler(x, 50)
+    with pytest.raises(BenchError, match="valid: auto, exact, sampled"):
+        NegativeSampler(x, 10, mode="fast")  # type: ignore[arg-type]
