@@ -143,14 +143,12 @@ class Encoder(nn.Module):
                 hidden = self.trunk(images)
             return self.tail(hidden).float()
 
-    def batches(self, tuples: np.ndarray, batch_size: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(self, tuples: torch.Tensor, batch_size: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Shuffled batches of one epoch: ``(rows (B, m) on the device, embeddings (B, m, D))``."""
-        order = torch.randperm(len(tuples), generator=generator).numpy()
-        tuples = tuples[order]
+        tuples = tuples.to(generator.device)
+        tuples = tuples[torch.randperm(len(tuples), generator=generator, device=generator.device)].to(self.device)
         if self.mode == "none":
-            all_rows = torch.from_numpy(tuples).to(self.device, non_blocking=True)
-            for start in range(0, len(tuples), batch_size):
-                rows = all_rows[start : start + batch_size]
+            for rows in tuples.split(batch_size):
                 yield rows, self.train_features[rows]
             return
         assert self.data.images is not None
@@ -158,10 +156,9 @@ class Encoder(nn.Module):
             self._epoch_batches = _EpochBatches(batch_size)
             self._epoch_loader = self._loader(_TupleImages(self.data.images.train_augmented), batch_sampler=self._epoch_batches)
         assert self._epoch_loader is not None
-        self._epoch_batches.tuples = tuples
-        for start, images in zip(range(0, len(tuples), batch_size), self._epoch_loader):
+        self._epoch_batches.tuples = tuples.cpu().numpy()  # the loader's workers index images on the host
+        for rows, images in zip(tuples.split(batch_size), self._epoch_loader):
             b, m = images.shape[:2]
-            rows = torch.from_numpy(tuples[start : start + b]).to(self.device, non_blocking=True)
             yield rows, self._through_tail(images.flatten(0, 1)).view(b, m, -1)
 
     @torch.no_grad()
@@ -181,7 +178,7 @@ class Encoder(nn.Module):
 
 
 Objective = Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]  # (rows, embeddings) -> {"loss": ..., terms}
-EpochTuples = Callable[[int, torch.Generator], np.ndarray]  # (epoch, generator) -> (n, m) train rows
+EpochTuples = Callable[[int, torch.Generator], torch.Tensor]  # (epoch, generator) -> (n, m) train rows
 
 
 @dataclass
@@ -206,7 +203,7 @@ class Trainer:
         trainable = [p for p in self.modules.parameters() if p.requires_grad] + self.encoder.trainable()
         optimiser = torch.optim.AdamW if self.params.optimizer == "adamw" else torch.optim.Adam
         self.optimizer = optimiser(trainable, lr=self.params.lr, weight_decay=self.params.weight_decay)
-        self.generator = torch.Generator().manual_seed(self.ctx.seed)
+        self.generator = torch.Generator(self.encoder.device).manual_seed(self.ctx.seed)  # shuffles and tuple draws
         self.step = 0
 
     def lr_at(self, epoch: float) -> float:
@@ -282,7 +279,7 @@ class Trainer:
             if self.extra_state is not None:
                 self.extra_state.load_state_dict(state["extra"])
             self.optimizer.load_state_dict(state["optimizer"])
-            self.generator.set_state(state["generator"].cpu())
+            self.generator.set_state(state["generator"].cpu())  # generator states are CPU byte tensors
         except (OSError, RuntimeError, KeyError, EOFError, ValueError, pickle.UnpicklingError) as err:
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise BenchError(f"checkpoint '{path}' cannot be resumed ({reason}); delete it to start over") from None

@@ -28,7 +28,7 @@ from unic_bench.component import Task
 from unic_bench.hookspecs import hookimpl
 from unic_bench.method import Method
 from unic_bench.methods.heads import Activation, HeadKind, build_head
-from unic_bench.neighbors import MinedNeighbors, diagnostics, mine, paper_defaults
+from unic_bench.mining import MinedNeighbors, diagnostics, mine, paper_defaults
 from unic_bench.taskdata import Prediction, RunContext, TaskData
 from unic_bench.training import Encoder, Trainer, TrainParams, resolve_finetune, seeded
 
@@ -70,30 +70,36 @@ def unic_loss(
 
 
 class TupleSampler:
-    """(anchor, positive, negative) train rows for one epoch; every train image is an anchor once."""
+    """(anchor, positive, negative) train rows for one epoch; every train image is an anchor once.
+
+    Drawn on the mining device with the trainer's generator (so a resumed run draws the same).
+    """
 
     def __init__(self, mined: MinedNeighbors, train_labels: np.ndarray | None, labelled_positives: bool) -> None:
         self.mined = mined
-        n = len(mined.neighbors)
-        # Cleaned positive pools (eq. 4): a rejected anchor keeps only itself.
-        self.pools = np.where(mined.keep[:, None], mined.neighbors, np.arange(n)[:, None])
-        self.same_label: list[np.ndarray] | None = None
+        device = mined.neighbors.device
+        self.labelled: torch.Tensor | None = None
         if labelled_positives and train_labels is not None and (train_labels >= 0).any():
-            self.labels = train_labels
-            self.same_label = [np.flatnonzero(train_labels == c) for c in range(int(train_labels.max()) + 1)]
+            labels = torch.from_numpy(train_labels).to(device)
+            self.labelled = torch.nonzero(labels >= 0).squeeze(1)
+            # Labelled rows sorted by class: a same-class positive is a uniform draw in the class's slice.
+            order = torch.argsort(labels[self.labelled], stable=True)
+            self.by_class = self.labelled[order]
+            counts = torch.bincount(labels[self.by_class])
+            self.class_start = torch.cumsum(counts, 0) - counts
+            self.class_count = counts
+            self.labels = labels
 
-    def __call__(self, epoch: int, generator: torch.Generator) -> np.ndarray:
-        n, k = self.pools.shape
-        anchors = np.arange(n)
-        pick = torch.randint(k, (n,), generator=generator).numpy()
-        positives = self.pools[anchors, pick]
-        if self.same_label is not None:
-            for members in self.same_label:
-                if len(members):
-                    draw = torch.randint(len(members), (len(members),), generator=generator).numpy()
-                    positives[members] = members[draw]
-        negatives = self.mined.negatives.sample(torch.from_numpy(anchors), generator).cpu().numpy()
-        return np.stack([anchors, positives, negatives], axis=1)
+    def __call__(self, epoch: int, generator: torch.Generator) -> torch.Tensor:
+        n = len(self.mined.neighbors)
+        anchors = torch.arange(n, device=self.mined.neighbors.device)
+        positives = self.mined.sample_positives(anchors, generator)  # cleaned N(i), eq. 4
+        if self.labelled is not None:
+            cls = self.labels[self.labelled]
+            offset = (torch.rand(len(cls), generator=generator, device=cls.device) * self.class_count[cls]).long()
+            positives[self.labelled] = self.by_class[self.class_start[cls] + offset]
+        negatives = self.mined.negatives.sample(anchors, generator)  # ranks >= tau2, eq. 3
+        return torch.stack([anchors, positives, negatives], dim=1)
 
 
 class UNIC(Method):
@@ -107,7 +113,7 @@ class UNIC(Method):
     def fit_predict(self, data: TaskData, ctx: RunContext) -> Prediction:
         p: UNICParams = self.params  # type: ignore[assignment]
         n, k = len(data.train), data.num_classes
-        defaults = paper_defaults(data.dataset, data.task, n, k)
+        defaults = paper_defaults(data.dataset, data.task, n, k)  # App. A.10, or derived from N and K
         tau1, tau2, eta = p.tau1 or defaults.tau1, p.tau2 or defaults.tau2, p.eta or defaults.eta
         mined = mine(data.train.features, tau1, tau2, eta, p.metric, ctx.device, ctx.seed)
 
@@ -130,7 +136,7 @@ class UNIC(Method):
             labels=labels,
             train_assignments=train_assignments,
             diagnostics={
-                "tau1": tau1, "tau2": tau2, "eta": eta,
+                "tau1": tau1, "tau2": tau2, "eta": eta, "mining_defaults": defaults.source,
                 "finetune": encoder.mode,
                 "clusters_used": int(len(np.unique(labels))),
             },
