@@ -25,7 +25,9 @@ class Split:
     ``manifest`` identifies the sample list (file names, order) and ``transform`` the
     preprocessing; both are part of the feature-cache key. ``train_samples`` are the same items
     in the same order under the dataset's train-time transform (augmentation), for methods that
-    finetune; ``None`` means the dataset has none and ``samples`` serve both.
+    finetune; ``None`` means the dataset has none and ``samples`` serve both. A label of -1 means
+    unknown (the user's unlabelled images): such items are clustered but never scored. ``ids``
+    name the items (the user's file names) where the assignments should be written out by name.
     """
 
     name: str
@@ -34,6 +36,7 @@ class Split:
     manifest: str
     transform: str
     train_samples: torch.utils.data.Dataset | None = None
+    ids: tuple[str, ...] | None = None
 
     def __len__(self) -> int:
         return int(len(self.labels))

@@ -1,0 +1,75 @@
+"""Image datasets as torch Datasets that yield the prepared tensor only (labels stay with the protocol).
+
+Images are read lazily, one per ``__getitem__``: files are opened on demand and arrays may be
+numpy memory maps (STL-10's binary), so ImageNet is never held in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch.utils.data import Dataset as TorchDataset
+
+from unic_bench.backbone import InputConfig
+from unic_bench.dataset import Split, manifest_of
+from unic_bench.transforms import Transform, image_transform
+
+
+class ArrayImages(TorchDataset):
+    """``images[i]`` is an (H, W, 3) uint8 array (CIFAR pickles, STL-10 binary)."""
+
+    def __init__(self, images: np.ndarray, transform: Transform) -> None:
+        self.images = images
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def __getitem__(self, index: int) -> Any:
+        from PIL import Image
+
+        return self.transform(Image.fromarray(np.asarray(self.images[index])))
+
+
+class FileImages(TorchDataset):
+    """``paths[i]`` is an image file, opened as RGB when asked for (as torchvision's ``pil_loader``)."""
+
+    def __init__(self, paths: Sequence[Path], transform: Transform) -> None:
+        self.paths = paths
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> Any:
+        from PIL import Image
+
+        with open(self.paths[index], "rb") as fh:
+            image = Image.open(fh).convert("RGB")
+        return self.transform(image)
+
+
+def image_split(
+    name: str,
+    items: np.ndarray | Sequence[Path],
+    labels: np.ndarray,
+    ids: Sequence[str],
+    input_config: InputConfig | None,
+    pre_resize: int | None = None,
+    keep_ids: bool = False,
+) -> Split:
+    """A :class:`Split` over arrays or files, with the test transform and (``train_samples``) the train one.
+
+    ``ids`` name the items (relative paths, or file:row for arrays) for the cache manifest;
+    ``keep_ids`` also stores them in the split, so assignments are written out by name.
+    """
+    arrays = isinstance(items, np.ndarray)
+    kind = ArrayImages if arrays else FileImages
+    test, description = image_transform(input_config, train=False, pre_resize=pre_resize, native_ok=arrays)
+    train, _ = image_transform(input_config, train=True, pre_resize=pre_resize, native_ok=arrays)
+    labels = np.asarray(labels, dtype=np.int64)
+    manifest = manifest_of(list(ids), labels)
+    return Split(name, kind(items, test), labels, manifest, description, kind(items, train), tuple(ids) if keep_ids else None)
