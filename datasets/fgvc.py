@@ -53,7 +53,7 @@ class _SsbDataset(DiskDataset):
         splits = {}
         for split, (paths, ids) in rows.items():
             labels = relabel(ids, order, len(names), f"the SSB split of '{self.name}'")
-            splits[split] = image_split(split, [base / p for p in paths], labels, paths, input_config)
+            splits[split] = image_split(split, base, labels, paths, input_config)
         class_names = tuple(names[c] for c in order)
         return DatasetSplits(class_names, splits, ("train", "test"), "train", tuple(range(len(old))))
 

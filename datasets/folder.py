@@ -77,7 +77,7 @@ class Folder(DiskDataset):
             files, labels, names = loose, [-1] * len(loose), tuple(f"cluster {i}" for i in range(k))
         if not files:
             raise BenchError(f"dataset 'folder': no images ({', '.join(IMG_EXTENSIONS)}) in '{base}'")
-        split = image_split("all", [base / f for f in files], np.asarray(labels), files, input_config, keep_ids=True)
+        split = image_split("all", base, np.asarray(labels), files, input_config, keep_ids=True)
         return DatasetSplits(names, {"all": split}, ("all", "all"))
 
 

@@ -70,13 +70,12 @@ class _ImageNet(DiskDataset):
         splits: dict[str, Split] = {}
         for split in ("train", "val"):
             self.require(root, *wnids, base=base / split, expected=f"one folder per wnid of the {len(wnids)} classes")
-            paths, labels, ids = [], [], []
+            files, labels = [], []
             for label, wnid in enumerate(wnids):
-                files = list_images(base / split / wnid)
-                paths += [base / split / wnid / f for f in files]
-                ids += [f"{wnid}/{f}" for f in files]
-                labels += [label] * len(files)
-            splits[split] = image_split(split, paths, np.asarray(labels), ids, input_config, self.pre_resize)
+                found = list_images(base / split / wnid)
+                files += [f"{wnid}/{f}" for f in found]
+                labels += [label] * len(found)
+            splits[split] = image_split(split, base / split, np.asarray(labels), files, input_config, self.pre_resize)
         old = tuple(range(self.old_count))
         return DatasetSplits(tuple(names), splits, ("train", "val"), "train" if old else None, old)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -73,11 +73,14 @@ class Dataset(Component):
         """Read the standard on-disk layout under ``root`` and prepare inputs for the backbone."""
 
 
-def manifest_of(*arrays: np.ndarray | list[str]) -> str:
+def manifest_of(*arrays: np.ndarray | Sequence[str]) -> str:
     """A short content hash of a sample list (ids, labels) for the feature-cache key."""
     digest = hashlib.sha256()
     for arr in arrays:
-        arr = np.ascontiguousarray(np.asarray(arr))
+        if not isinstance(arr, np.ndarray):  # names: hash their text, not a wide fixed-width unicode array
+            digest.update("\n".join(arr).encode())
+            continue
+        arr = np.ascontiguousarray(arr)
         digest.update(f"{arr.dtype.str}{arr.shape}".encode())
         digest.update(arr.tobytes())
     return digest.hexdigest()[:16]

@@ -35,41 +35,52 @@ class ArrayImages(TorchDataset):
 
 
 class FileImages(TorchDataset):
-    """``paths[i]`` is an image file, opened as RGB when asked for (as torchvision's ``pil_loader``)."""
+    """``base / files[i]`` is an image file, opened as RGB when asked for (as torchvision's ``pil_loader``).
 
-    def __init__(self, paths: Sequence[Path], transform: Transform) -> None:
-        self.paths = paths
+    Relative names keep a 1.28M-image ImageNet listing small (one short string per image).
+    """
+
+    def __init__(self, base: Path, files: Sequence[str], transform: Transform) -> None:
+        self.base = base
+        self.files = files
         self.transform = transform
 
     def __len__(self) -> int:
-        return len(self.paths)
+        return len(self.files)
+
+    def path(self, index: int) -> Path:
+        return self.base / self.files[index]
 
     def __getitem__(self, index: int) -> Any:
         from PIL import Image
 
-        with open(self.paths[index], "rb") as fh:
+        with open(self.path(index), "rb") as fh:
             image = Image.open(fh).convert("RGB")
         return self.transform(image)
 
 
 def image_split(
     name: str,
-    items: np.ndarray | Sequence[Path],
+    source: np.ndarray | Path,
     labels: np.ndarray,
     ids: Sequence[str],
     input_config: InputConfig | None,
     pre_resize: int | None = None,
     keep_ids: bool = False,
 ) -> Split:
-    """A :class:`Split` over arrays or files, with the test transform and (``train_samples``) the train one.
+    """A :class:`Split` with the test transform and (``train_samples``) the train one.
 
-    ``ids`` name the items (relative paths, or file:row for arrays) for the cache manifest;
+    ``source`` is either the (N, H, W, 3) uint8 images, ``ids`` then naming rows ("file:row"), or
+    the folder that the relative image paths ``ids`` are in. ``ids`` go into the cache manifest;
     ``keep_ids`` also stores them in the split, so assignments are written out by name.
     """
-    arrays = isinstance(items, np.ndarray)
-    kind = ArrayImages if arrays else FileImages
+    arrays = isinstance(source, np.ndarray)
     test, description = image_transform(input_config, train=False, pre_resize=pre_resize, native_ok=arrays)
     train, _ = image_transform(input_config, train=True, pre_resize=pre_resize, native_ok=arrays)
+
+    def samples(transform: Transform) -> TorchDataset:
+        return ArrayImages(source, transform) if isinstance(source, np.ndarray) else FileImages(source, ids, transform)
+
     labels = np.asarray(labels, dtype=np.int64)
-    manifest = manifest_of(list(ids), labels)
-    return Split(name, kind(items, test), labels, manifest, description, kind(items, train), tuple(ids) if keep_ids else None)
+    manifest = manifest_of(ids, labels)
+    return Split(name, samples(test), labels, manifest, description, samples(train), tuple(ids) if keep_ids else None)

@@ -88,13 +88,18 @@ def write_image(path: Path, size: tuple[int, int] = (12, 10), seed: int = 0) -> 
     Image.fromarray(pixels).save(path)
 
 
-def make_imagenet(root: Path, wnids: list[str], train_per_class: int = 2, val_per_class: int = 1) -> None:
-    """``imagenet/{train,val}/<wnid>/*.JPEG`` (val already sorted into class folders)."""
+def make_imagenet(root: Path, wnids: list[str], train_per_class: int = 2, val_per_class: int = 1, empty: bool = False) -> None:
+    """``imagenet/{train,val}/<wnid>/*.JPEG`` (val already sorted into class folders); ``empty``: names only."""
     for split, n in (("train", train_per_class), ("val", val_per_class)):
         for c, wnid in enumerate(wnids):
             for j in range(n):
                 name = f"{wnid}_{j}.JPEG" if split == "train" else f"ILSVRC2012_val_{c * n + j:08d}.JPEG"
-                write_image(root / "imagenet" / split / wnid / name, seed=c)
+                path = root / "imagenet" / split / wnid / name
+                if empty:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.touch()
+                else:
+                    write_image(path, seed=c)
 
 
 def make_cub(root: Path, order: list[tuple[int, int]]) -> None:

@@ -13,6 +13,7 @@ from unic_bench.datasets.fgvc import Aircraft, Cub, StanfordCars
 from unic_bench.datasets.imagenet import ImageNet50, ImageNet100Gcd, gcd_imagenet100_wnids
 from unic_bench.errors import BenchError
 from unic_bench.gcd_split import labelled_indices
+from unic_bench.plugins import get_host
 from unic_bench.split_lists import splits_dir
 from unic_bench.transforms import IMAGENET_MEAN, IMAGENET_STD
 
@@ -32,10 +33,22 @@ def test_imagenet50_scan_classes_line_order_and_pre_resize(tmp_path: Path) -> No
     train, val = data.splits["train"], data.splits["val"]
     assert data.class_names[0] == "Dipper" and data.num_classes == 50 and data.clustering == ("train", "val")
     assert np.array_equal(train.labels, np.repeat(np.arange(50), 2)) and len(val) == 50
-    assert Path(train.samples.paths[2]).parent.name == wnids[1]  # label = line index of the SCAN list
+    assert train.samples.path(2).parent.name == wnids[1]  # label = line index of the SCAN list
     assert train.transform.startswith("resize(256x256,bilinear)|resize(256,bicubic)|center-crop(224)")
     assert val.samples[0].shape == (3, 224, 224)
     assert data.gcd_split is None
+
+
+@pytest.mark.parametrize("name", ["imagenet100", "imagenet200", "imagenet1k"])
+def test_other_imagenet_sets_take_their_classes_in_list_order(tmp_path: Path, name: str) -> None:
+    wnids = [w.split("\t")[0] for w in shared_lines(f"{name}_scan_names.tsv")] if name != "imagenet1k" else shared_lines("imagenet1k_wnids_sorted.txt")
+    make_imagenet(tmp_path, wnids, train_per_class=1, val_per_class=2, empty=True)
+    (tmp_path / "imagenet" / "train" / wnids[0] / "README.txt").touch()  # not an image: ignored
+    with splits_dir(shared_splits()):
+        data = get_host().datasets.get(name)().load(tmp_path, None)
+    assert data.num_classes == len(wnids) and len(data.splits["train"]) == len(wnids)
+    assert np.array_equal(data.splits["val"].labels, np.repeat(np.arange(len(wnids)), 2))
+    assert [data.splits["train"].samples.path(i).parent.name for i in (0, len(wnids) - 1)] == [wnids[0], wnids[-1]]
 
 
 def test_imagenet100_gcd_seeded_choice_matches_the_reference_list() -> None:
@@ -79,7 +92,7 @@ def test_cub_rows_in_image_id_order_with_ssb_labels(tmp_path: Path) -> None:
     official_train = np.array([c for c, t in rows if t])
     check_ssb(data, "cub", official_train, 100)
     first_train = next(i for i, (_, t) in enumerate(rows, start=1) if t)
-    assert data.splits["train"].samples.paths[0].name.endswith(f"_{first_train:04d}.jpg")
+    assert data.splits["train"].samples.path(0).name.endswith(f"_{first_train:04d}.jpg")
     old0 = shared_ints("cub_ssb_old.txt")[0]
     assert data.class_names[0] == f"{old0 + 1:03d}.Bird_{old0 + 1}"
     assert data.splits["test"].samples[0].shape == (3, 224, 224)
@@ -106,7 +119,7 @@ def test_stanford_cars_mat_annotations_and_ssb_labels(tmp_path: Path, in_devkit:
         data = StanfordCars().load(tmp_path, None)
     check_ssb(data, "scars", np.array(train), 98)
     assert data.class_names[0] == f"Car Model {shared_ints('scars_ssb_old.txt')[0] + 1} 2012"
-    assert data.splits["train"].samples.paths[0].name == "00001.jpg"
+    assert data.splits["train"].samples.path(0).name == "00001.jpg"
 
 
 def test_stanford_cars_without_test_labels_names_the_file(tmp_path: Path) -> None:
