@@ -154,7 +154,6 @@ class Runner:
         fit_done = time.perf_counter()
         assignments = _check_prediction(prediction, len(inputs.data.eval), spec.method)
         metrics, variant, train_metrics = score(spec, inputs, assignments, prediction.train_assignments)
-        unscored = not (inputs.eval_truth >= 0).any()
 
         defaults = method_cls.param_defaults()
         backbone_cls, dataset_cls = self.host.backbones.get(spec.backbone), self.host.datasets.get(spec.dataset)
@@ -189,7 +188,7 @@ class Runner:
             labelled_indices=inputs.labelled.tolist() if inputs.labelled is not None else None,
             epoch_log=ctx.log,
             diagnostics=prediction.diagnostics,
-            note=UNLABELLED_NOTE if unscored else None,
+            note=None if metrics else UNLABELLED_NOTE,
         )
         ids = loaded.splits.splits[inputs.eval_split].ids
         eval_ids = None if ids is None else [ids[i] for i in inputs.data.eval.indices]
@@ -267,7 +266,8 @@ def score(
 ) -> tuple[dict[str, float], str, dict[str, float]]:
     """(eval metrics, metric variant, train-split metrics when the method gave them and they differ).
 
-    Items labelled -1 (unknown) are never scored; with no known label at all, metrics are empty.
+    Train items labelled -1 (unknown: STL-10's unlabeled images) are left out of the train metrics;
+    an eval split without any known label (the user's unlabelled images) gets no metrics.
     """
     if not (inputs.eval_truth >= 0).any():
         return {}, "hungarian", {}

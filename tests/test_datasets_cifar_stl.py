@@ -14,7 +14,9 @@ from unic_bench.backbone import InputConfig
 from unic_bench.datasets.cifar import Cifar10, Cifar100, Cifar100Coarse
 from unic_bench.datasets.stl10 import Stl10
 from unic_bench.errors import BenchError
-from unic_bench.protocol import task_inputs
+from unic_bench.metrics import clustering_metrics
+from unic_bench.protocol import TaskInputs, score, task_inputs
+from unic_bench.records import read_record
 from unic_bench.spec import RunSpec
 from unic_bench.transforms import IMAGENET_MEAN, IMAGENET_STD
 
@@ -109,3 +111,27 @@ def test_stl10_binary_layout_and_unlabeled_option(tmp_path: Path) -> None:
     with pytest.raises(BenchError, match="lacks unlabeled_X.bin"):
         Stl10(fit_split="train+unlabeled").load(tmp_path, None)
     assert len(Stl10().load(tmp_path, None).splits["train"]) == 20  # not needed by default
+
+
+def test_stl10_with_unlabeled_runs_and_scores_train_metrics_on_labelled_images_only(cli: Any, tmp_path: Path) -> None:
+    make_stl10(tmp_path, 20, 10, n_unlabeled=7)
+    out = cli(
+        "run", "--method", "kmeans", "--backbone", "pixels", "--dataset", "stl10", "--set", "dataset.fit_split=train+unlabeled",
+        "--set", "n_init=1", "--data-root", str(tmp_path), "--results", str(tmp_path / "r"),
+    )
+    assert out.code == 0, out.err
+    record = read_record(next((tmp_path / "r" / "runs").rglob("*.json")))
+    assert record is not None and record.n_train == 27 and record.n_eval == 10
+    assert set(record.train_metrics) == {"acc", "nmi", "ari"} and set(record.metrics) == {"acc", "nmi", "ari"}
+
+
+def test_unknown_labels_are_left_out_of_train_metrics() -> None:
+    fit_truth = np.array([0, 0, 1, 1, -1, -1])
+    train_pred = np.array([1, 1, 0, 0, 0, 1])
+    inputs = TaskInputs(data=None, fit_truth=fit_truth, eval_truth=np.array([0, 1]), fit_split="a", eval_split="b")  # type: ignore[arg-type]
+    spec = RunSpec(method="kmeans", backbone="pixels", dataset="stl10", task="clustering")
+    metrics, variant, train = score(spec, inputs, np.array([0, 1]), train_pred)
+    assert variant == "hungarian" and train == clustering_metrics(fit_truth[:4], train_pred[:4]) and train["acc"] == 1.0
+    assert metrics["acc"] == 1.0
+    unscored = TaskInputs(data=None, fit_truth=fit_truth, eval_truth=np.array([-1, -1]), fit_split="a", eval_split="a")  # type: ignore[arg-type]
+    assert score(spec, unscored, np.array([0, 1]), None) == ({}, "hungarian", {})

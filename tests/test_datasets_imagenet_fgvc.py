@@ -9,6 +9,7 @@ import pytest
 from dataset_trees import AIRCRAFT_VARIANTS, make_aircraft, make_cub, make_imagenet, make_scars, shared_ints, shared_splits
 
 from unic_bench.backbone import InputConfig
+from unic_bench.dataset import DatasetSplits
 from unic_bench.datasets.fgvc import Aircraft, Cub, StanfordCars
 from unic_bench.datasets.imagenet import ImageNet50, ImageNet100Gcd, gcd_imagenet100_wnids
 from unic_bench.errors import BenchError
@@ -74,7 +75,7 @@ def ssb_order(name: str) -> list[int]:
     return shared_ints(f"{name}_ssb_old.txt") + shared_ints(f"{name}_ssb_new.txt")
 
 
-def check_ssb(data, name: str, official_train: np.ndarray, n_old: int) -> None:  # noqa: ANN001
+def check_ssb(data: DatasetSplits, name: str, official_train: np.ndarray, n_old: int) -> None:
     order = ssb_order(name)
     position = {c: i for i, c in enumerate(order)}
     assert np.array_equal(data.splits["train"].labels, [position[c] for c in official_train])
