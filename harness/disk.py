@@ -35,11 +35,12 @@ class DiskDataset(Dataset):
             raise BenchError(f"dataset '{self.name}' reads files: pass --data-root DIR or set UNIC_BENCH_DATA")
         base = base or Path(root) / self.folder
         missing = [e for e in entries if not (base / e).exists()]
-        if missing:
+        if missing or not base.is_dir():
             more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+            problem = f"lacks {', '.join(missing[:3])}{more}" if base.is_dir() else "does not exist"
             raise BenchError(
-                f"dataset '{self.name}': '{base}' lacks {', '.join(missing[:3])}{more} "
-                f"(expected there: {expected or ', '.join(entries)}; get it from {self.source})"
+                f"dataset '{self.name}': '{base}' {problem} "
+                f"(expected there: {expected or ', '.join(entries) or 'images'}; get it from {self.source})"
             )
         return base
 

@@ -83,3 +83,9 @@ def test_datasets_check_reports_counts_and_missing(cli: Any, tmp_path: Path, mon
     assert ok.code == 0 and " ok " in ok.out
     missing = cli("datasets", "check", "--data-root", str(tmp_path), "--dataset", "cub")
     assert missing.code == 1 and "missing" in missing.out
+
+
+def test_absent_dataset_folder_says_it_does_not_exist(cli: Any, tmp_path: Path) -> None:
+    out = cli("run", "--method", "kmeans", "--backbone", "pixels", "--dataset", "cub", "--data-root", str(tmp_path), "--task", "gcd")
+    assert out.code == 2 and len(out.err.strip().splitlines()) == 1
+    assert f"'{tmp_path / 'CUB_200_2011'}' does not exist (expected there: images.txt" in out.err and "data.caltech.edu" in out.err
