@@ -38,7 +38,7 @@ def test_scan_file_derivation_download_and_cache(tmp_path: Path, monkeypatch: py
     calls = []
     monkeypatch.setattr(split_lists, "_fetch", lambda url: calls.append(url) or official.encode())
     rows = split_list("imagenet50_scan_names.tsv")
-    assert rows[0] == "n01601694\tDipper" and len(rows) == 50 and calls == [SPLIT_LISTS["imagenet50_scan_names.tsv"].url]
+    assert rows[0] == official.splitlines()[0].replace(" ", "\t", 1) and len(rows) == 50 and calls == [SPLIT_LISTS["imagenet50_scan_names.tsv"].url]
     assert scan_names(official.encode()) == (shared_splits() / "imagenet50_scan_names.tsv").read_text()
     cached = Path(os.environ["UNIC_BENCH_CACHE"]) / "splits" / "imagenet50_scan_names.tsv"
     assert cached.is_file() and split_list("imagenet50_scan_names.tsv") == rows and len(calls) == 1  # from the cache
@@ -56,7 +56,7 @@ def test_download_failure_and_foreign_files_are_refused(monkeypatch: pytest.Monk
     monkeypatch.setattr(split_lists, "_fetch", lambda url: official_ssb_pickle("cub"))  # re-pickled: other bytes
     with pytest.raises(BenchError, match="has md5 .* expected a12ff520"):
         split_list("cub_ssb_old.txt")
-    monkeypatch.setattr(split_lists, "_fetch", lambda url: b"n01601694 Dipper\n")
+    monkeypatch.setattr(split_lists, "_fetch", lambda url: b"n00000001 Not a SCAN list\n")
     with pytest.raises(BenchError, match="has sha256 .*refusing it"):
         split_list("imagenet50_scan_names.tsv")
 
