@@ -81,7 +81,10 @@ def check_ssb(data: DatasetSplits, name: str, official_train: np.ndarray, n_old:
     assert np.array_equal(data.splits["train"].labels, [position[c] for c in official_train])
     assert data.gcd_old_classes == tuple(range(n_old)) and data.gcd_split == "train"
     old_official = set(order[:n_old])
-    assert np.array_equal(data.splits["train"].labels < n_old, [c in old_official for c in official_train])
+    is_old = np.array([c in old_official for c in official_train])
+    assert np.array_equal(data.splits["train"].labels < n_old, is_old)
+    labelled = labelled_indices(data.splits["train"].labels, data.gcd_old_classes)  # what the protocol labels
+    assert len(labelled) == int(0.5 * is_old.sum()) and is_old[labelled].all()
 
 
 def test_cub_rows_in_image_id_order_with_ssb_labels(tmp_path: Path) -> None:
