@@ -2,8 +2,9 @@
 
 - ``imagenet50/100/200``: SCAN's clustering subsets (also TEMI's); classes from SCAN's lists
   (downloaded, checksummed; label = line index, lists sorted by wnid). Fit on the train images of
-  those classes, score on their val images (50 per class). Every image is first resized to
-  256x256 without keeping its aspect ratio, as both code bases do.
+  those classes, score on their val images (50 per class). Every image is first resized as the
+  loaders do: ``pre_resize=square`` (default) 256x256 without keeping the aspect ratio, as TEMI's
+  ``loaders/imagenet.py``; ``shorter`` the shorter side to 256, as SCAN's ``data/imagenet.py``.
 - ``imagenet100-gcd``: Vaze et al.'s ImageNet-100 (``data/imagenet.py``, ``get_imagenet_100_datasets``):
   ``np.random.seed(0); np.sort(np.random.choice(range(1000), size=(100,), replace=False))`` picks
   indices into the 1000 sorted wnids; labels 0-49 old, 50-99 new. Classes are selected by wnid,
@@ -19,16 +20,17 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import numpy as np
 
 from unic_bench.backbone import InputConfig
-from unic_bench.component import Task
+from unic_bench.component import ParamsModel, Task
 from unic_bench.dataset import DatasetSplits, Split
 from unic_bench.disk import DiskDataset, list_images
 from unic_bench.hookspecs import hookimpl
 from unic_bench.split_lists import split_list
+from unic_bench.transforms import PreResize
 
 SOURCE = (
     "https://image-net.org/download (ILSVRC2012_img_train.tar, ILSVRC2012_img_val.tar and ILSVRC2012_devkit_t12.tar.gz; "
@@ -55,7 +57,6 @@ def gcd_imagenet100_wnids() -> list[str]:
 class _ImageNet(DiskDataset):
     folder = "imagenet"
     source = SOURCE
-    pre_resize: ClassVar[int | None] = None
     old_count: ClassVar[int] = 0  # GCD: the first ``old_count`` labels are old
 
     @abstractmethod
@@ -75,15 +76,26 @@ class _ImageNet(DiskDataset):
                 found = list_images(base / split / wnid)
                 files += [f"{wnid}/{f}" for f in found]
                 labels += [label] * len(found)
-            splits[split] = image_split(split, base / split, np.asarray(labels), files, input_config, self.pre_resize)
+            splits[split] = image_split(split, base / split, np.asarray(labels), files, input_config, self.pre_resize())
         old = tuple(range(self.old_count))
         return DatasetSplits(tuple(names), splits, ("train", "val"), "train" if old else None, old)
+
+    def pre_resize(self) -> PreResize:
+        """Resize applied before the transform (none: GCD and full ImageNet use the plain test transform)."""
+        return None
+
+
+class ScanSubsetParams(ParamsModel):
+    pre_resize: Literal["square", "shorter"] = "square"
 
 
 class _ScanSubset(_ImageNet):
     tasks: ClassVar[frozenset[Task]] = frozenset({"clustering"})
-    pre_resize = 256
+    Params = ScanSubsetParams
     size: ClassVar[int]
+
+    def pre_resize(self) -> PreResize:
+        return (256, 256) if self.params.pre_resize == "square" else 256
 
     def classes(self) -> tuple[list[str], list[str]]:
         rows = [line.split("\t", 1) for line in split_list(f"imagenet{self.size}_scan_names.tsv")]

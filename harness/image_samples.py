@@ -15,7 +15,7 @@ from torch.utils.data import Dataset as TorchDataset
 
 from unic_bench.backbone import InputConfig
 from unic_bench.dataset import Split, manifest_of
-from unic_bench.transforms import Transform, image_transform
+from unic_bench.transforms import PreResize, Transform, image_transform
 
 
 class ArrayImages(TorchDataset):
@@ -65,7 +65,7 @@ def image_split(
     labels: np.ndarray,
     ids: Sequence[str],
     input_config: InputConfig | None,
-    pre_resize: int | None = None,
+    pre_resize: PreResize = None,
     keep_ids: bool = False,
 ) -> Split:
     """A :class:`Split` with the test transform and (``train_samples``) the train one.

@@ -7,8 +7,9 @@
 - Train (finetuning the last block; research/methods.md §5.3): the same resize -> RandomCrop(size)
   -> RandomHorizontalFlip -> ToTensor -> Normalize. GCD's ``ColorJitter()`` has no arguments and
   does nothing in torchvision, so it is left out.
-- ``pre_resize``: the ImageNet clustering subsets first resize every image to 256x256 without
-  keeping the aspect ratio (SCAN ``data/imagenet.py``, TEMI ``loaders/imagenet.py``).
+- ``pre_resize``: the ImageNet clustering subsets' loaders resize every image first, before any
+  transform: TEMI (``loaders/imagenet.py``) to 256x256 without keeping the aspect ratio (a
+  ``(256, 256)`` pair), SCAN (``data/imagenet.py``) the shorter side to 256 (an int).
 - Without an InputConfig (the ``pixels`` backbone), fixed-size images (CIFAR, STL-10) stay at their
   native size as [0, 1] tensors; images of varying size get the 224-pixel ImageNet transform.
 """
@@ -27,14 +28,18 @@ DEFAULT_INPUT = InputConfig(size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD)
 Transform = Callable[[Any], Any]
 
 
-def _steps(cfg: InputConfig, train: bool, pre_resize: int | None) -> list[tuple[str, Any]]:
+PreResize = int | tuple[int, int] | None
+
+
+def _steps(cfg: InputConfig, train: bool, pre_resize: PreResize) -> list[tuple[str, Any]]:
     from torchvision import transforms as T
 
     mode = T.InterpolationMode(cfg.interpolation)
     resize = int(cfg.size / cfg.crop_pct)
     steps: list[tuple[str, Any]] = []
     if pre_resize is not None:
-        steps.append((f"resize({pre_resize}x{pre_resize},bilinear)", T.Resize((pre_resize, pre_resize))))
+        size = "x".join(map(str, pre_resize)) if isinstance(pre_resize, tuple) else str(pre_resize)
+        steps.append((f"resize({size},bilinear)", T.Resize(pre_resize)))
     steps.append((f"resize({resize},{cfg.interpolation})", T.Resize(resize, interpolation=mode)))
     if train:
         steps += [(f"random-crop({cfg.size})", T.RandomCrop(cfg.size)), ("hflip(0.5)", T.RandomHorizontalFlip())]
@@ -48,7 +53,7 @@ def _steps(cfg: InputConfig, train: bool, pre_resize: int | None) -> list[tuple[
 
 
 def image_transform(
-    cfg: InputConfig | None, train: bool = False, pre_resize: int | None = None, native_ok: bool = False
+    cfg: InputConfig | None, train: bool = False, pre_resize: PreResize = None, native_ok: bool = False
 ) -> tuple[Transform, str]:
     """(transform, description). ``native_ok``: the images all have one size, so no config = ToTensor only."""
     from torchvision import transforms as T

@@ -38,6 +38,9 @@ def test_imagenet50_scan_classes_line_order_and_pre_resize(tmp_path: Path) -> No
     assert train.transform.startswith("resize(256x256,bilinear)|resize(256,bicubic)|center-crop(224)")
     assert val.samples[0].shape == (3, 224, 224)
     assert data.gcd_split is None
+    with splits_dir(shared_splits()):
+        scan = ImageNet50(pre_resize="shorter").load(tmp_path, VIT_INPUT)
+    assert scan.splits["val"].transform.startswith("resize(256,bilinear)|resize(256,bicubic)|center-crop(224)")
 
 
 @pytest.mark.parametrize("name", ["imagenet100", "imagenet200", "imagenet1k"])

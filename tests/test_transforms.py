@@ -35,7 +35,7 @@ def test_gcd_test_transform_is_shorter_side_256_bicubic_then_centre_224() -> Non
 
 
 def test_imagenet_subset_pre_resize_squashes_to_256_square_first() -> None:
-    transform, description = image_transform(CFG, pre_resize=256)
+    transform, description = image_transform(CFG, pre_resize=(256, 256))
     image = photo()
     expected = normalised(centre_crop(image.resize((256, 256), Image.BILINEAR), 224))
     assert description.startswith("resize(256x256,bilinear)|resize(256,bicubic)|center-crop(224)")
