@@ -69,6 +69,9 @@ class Folder(DiskDataset):
                 files += [f"{cls}/{f}" for f in found]
                 labels += [label] * len(found)
             names = tuple(classes)
+            empty = [c for c, n in zip(classes, np.bincount(labels, minlength=len(classes))) if n == 0]
+            if empty:
+                raise BenchError(f"dataset 'folder': class folder(s) {', '.join(empty)} in '{base}' hold no images ({', '.join(IMG_EXTENSIONS)})")
             if k is not None and k != len(classes):
                 raise BenchError(f"dataset 'folder': num_clusters={k} but '{base}' has {len(classes)} class folders (leave num_clusters unset)")
         else:

@@ -64,6 +64,10 @@ def test_folder_with_images_and_subfolders_is_refused(cli: Any, tmp_path: Path) 
     write_image(tmp_path / "d" / "cls" / "a.jpg")
     out = cli(*KMEANS, "--dataset", "folder", "--data-root", str(tmp_path / "d"), "--results", str(tmp_path / "r"))
     assert out.code == 2 and "both images (loose.jpg, ...) and sub-folders (cls, ...)" in out.err
+    (tmp_path / "d" / "loose.jpg").unlink()
+    (tmp_path / "d" / "empty").mkdir()
+    out = cli(*KMEANS, "--dataset", "folder", "--data-root", str(tmp_path / "d"), "--results", str(tmp_path / "r"))
+    assert out.code == 2 and "class folder(s) empty in" in out.err
 
 
 def test_datasets_check_reports_counts_and_missing(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
