@@ -18,10 +18,11 @@ from unic_bench.errors import BenchError, unknown_choice
 LIST_KINDS = ("methods", "backbones", "datasets")
 CONFIG_KEYS = {
     "method", "backbone", "dataset", "task", "seed", "seeds", "set", "gcd_metric",
-    "device", "data_root", "results", "overwrite", "cache_dir",
+    "device", "data_root", "results", "overwrite", "cache_dir", "splits_dir",
 }
 LAYOUTS = ("table1", "table2", "table7")
 FORMATS = ("md", "latex", "csv")
+SPLITS_DIR_HELP = "Local copies of the downloaded class lists, for machines without internet (or $UNIC_BENCH_SPLITS)."
 
 
 class PluginCommandGroup(TyperGroup):
@@ -84,6 +85,7 @@ def run(
     results: Annotated[Optional[Path], typer.Option(help="Results folder (records go to RESULTS/runs/).")] = None,
     overwrite: Annotated[Optional[str], typer.Option(help="never | only-missing (default) | always")] = None,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Feature cache (default ~/.cache/unic-bench; $UNIC_BENCH_CACHE).")] = None,
+    splits_dir: Annotated[Optional[Path], typer.Option(help=SPLITS_DIR_HELP)] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML run spec; its keys are these flags' long names.")] = None,
 ) -> None:
     """Run one method on one backbone + dataset for one or more seeds, and write a record per seed."""
@@ -96,6 +98,7 @@ def run(
     cli = {
         "method": method, "backbone": backbone, "dataset": dataset, "task": task, "gcd_metric": gcd_metric,
         "device": device, "data_root": data_root, "results": results, "overwrite": overwrite, "cache_dir": cache_dir,
+        "splits_dir": splits_dir,
     }
     values.update({k: v for k, v in cli.items() if v is not None})
     if seed is not None and seeds is not None:
@@ -131,6 +134,7 @@ def _run_and_report(values: dict[str, Any]) -> None:
         overwrite=values.get("overwrite", "only-missing"),
         cache_dir=path("cache_dir"),
         progress=rich_progress,
+        splits_dir=path("splits_dir"),
     )
     host = get_host()
     request = RunRequest.build({k: v for k, v in values.items() if k in RunRequest.model_fields})
@@ -144,6 +148,7 @@ def _print_outcomes(outcomes: list[Any]) -> None:
     for out in outcomes:
         metrics = "  ".join(f"{k} {v:.4f}" for k, v in out.record.metrics.items())
         tag = " (existing record kept)" if out.reused else ""
+        tag += f" ({out.record.note})" if out.record.note else ""
         s = out.spec
         console.print(f"{s.method} | {s.backbone} | {s.dataset} | {s.task} | seed {s.seed}: {metrics}{tag}  -> {out.path}", highlight=False)
     if len(outcomes) > 1:
@@ -236,6 +241,34 @@ def list_entries(kind: Annotated[str, typer.Argument(help="What to list.", metav
         for cls in registry:
             grid.add_row(cls.name, ", ".join(cls.aliases) or "-", ", ".join(sorted(cls.tasks)), registry.source(cls.name), cls.description)
     _console().print(grid)
+
+
+datasets_app = typer.Typer(help="Dataset utilities.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(datasets_app, name="datasets")
+
+
+@datasets_app.command("check")
+def datasets_check(
+    data_root: Annotated[Path, typer.Option(help="Where datasets live (or $UNIC_BENCH_DATA).", envvar="UNIC_BENCH_DATA")],
+    dataset: Annotated[Optional[list[str]], typer.Option(help="Check only these (repeatable); default: all in the data root.")] = None,
+    splits_dir: Annotated[Optional[Path], typer.Option(help=SPLITS_DIR_HELP)] = None,
+) -> None:
+    """Report which datasets are present under DATA_ROOT and whether their split sizes match the official ones."""
+    from rich.table import Table
+
+    from unic_bench.dataset_check import check_datasets
+    from unic_bench.plugins import get_host
+
+    results = check_datasets(get_host(), data_root, dataset, splits_dir)
+    grid = Table("dataset", "status", "images (found / expected)", "detail")
+    for r in results:
+        sizes = ", ".join(
+            f"{name} {r.counts[name]:,}" + (f" / {r.expected[name]:,}" if name in r.expected else "") for name in r.counts
+        )
+        grid.add_row(r.dataset, r.status, sizes or "-", r.detail)
+    _console().print(grid)
+    if dataset and not all(r.ok for r in results):
+        raise typer.Exit(1)
 
 
 # click's exception base, whether typer vendors click (typer >= 0.20) or depends on it

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -25,7 +25,9 @@ class Split:
     ``manifest`` identifies the sample list (file names, order) and ``transform`` the
     preprocessing; both are part of the feature-cache key. ``train_samples`` are the same items
     in the same order under the dataset's train-time transform (augmentation), for methods that
-    finetune; ``None`` means the dataset has none and ``samples`` serve both.
+    finetune; ``None`` means the dataset has none and ``samples`` serve both. A label of -1 means
+    unknown (the user's unlabelled images): such items are clustered but never scored. ``ids``
+    name the items (the user's file names) where the assignments should be written out by name.
     """
 
     name: str
@@ -34,6 +36,7 @@ class Split:
     manifest: str
     transform: str
     train_samples: torch.utils.data.Dataset | None = None
+    ids: tuple[str, ...] | None = None
 
     def __len__(self) -> int:
         return int(len(self.labels))
@@ -70,11 +73,14 @@ class Dataset(Component):
         """Read the standard on-disk layout under ``root`` and prepare inputs for the backbone."""
 
 
-def manifest_of(*arrays: np.ndarray | list[str]) -> str:
+def manifest_of(*arrays: np.ndarray | Sequence[str]) -> str:
     """A short content hash of a sample list (ids, labels) for the feature-cache key."""
     digest = hashlib.sha256()
     for arr in arrays:
-        arr = np.ascontiguousarray(np.asarray(arr))
+        if not isinstance(arr, np.ndarray):  # names: hash their text, not a wide fixed-width unicode array
+            digest.update("\n".join(arr).encode())
+            continue
+        arr = np.ascontiguousarray(arr)
         digest.update(f"{arr.dtype.str}{arr.shape}".encode())
         digest.update(arr.tobytes())
     return digest.hexdigest()[:16]

@@ -29,9 +29,14 @@ EXTRACTOR_VERSION = 1
 CACHE_ENV = "UNIC_BENCH_CACHE"
 
 
-def default_cache_dir() -> Path:
+def cache_root() -> Path:
+    """``$UNIC_BENCH_CACHE`` or ``~/.cache/unic-bench``: features and downloaded split lists live here."""
     root = os.environ.get(CACHE_ENV) or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "unic-bench")
-    return Path(root).expanduser() / "features"
+    return Path(root).expanduser()
+
+
+def default_cache_dir() -> Path:
+    return cache_root() / "features"
 
 
 def cache_key(backbone: Backbone, dataset: str, dataset_params: dict[str, Any], split: Split) -> str:

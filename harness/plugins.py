@@ -36,6 +36,11 @@ BUILTIN_PLUGINS = (
     "unic_bench.backbones.pixels",
     "unic_bench.datasets.digits",
     "unic_bench.datasets.synthetic",
+    "unic_bench.datasets.cifar",
+    "unic_bench.datasets.stl10",
+    "unic_bench.datasets.imagenet",
+    "unic_bench.datasets.fgvc",
+    "unic_bench.datasets.folder",
 )
 
 REGISTER_HOOKS = {"methods": "register_methods", "backbones": "register_backbones", "datasets": "register_datasets"}

@@ -29,11 +29,13 @@ from unic_bench.plugins import PluginHost, get_host
 from unic_bench.records import DisplayNames, RunRecord, environment, read_record, record_path, write_record
 from unic_bench.seeding import seed_everything
 from unic_bench.spec import RunSpec
+from unic_bench.split_lists import splits_dir
 from unic_bench.taskdata import FeatureSet, ImageAccess, Prediction, Progress, RunContext, TaskData, no_progress
 
 Overwrite = Literal["never", "only-missing", "always"]
 OVERWRITE_CHOICES: tuple[Overwrite, ...] = ("never", "only-missing", "always")
 DATA_ENV = "UNIC_BENCH_DATA"
+UNLABELLED_NOTE = "labels unknown (unlabelled images): assignments written, no metrics"
 
 
 @dataclass
@@ -46,6 +48,7 @@ class RunOptions:
     overwrite: Overwrite = "only-missing"
     cache_dir: Path | None = None
     progress: Progress = no_progress
+    splits_dir: Path | None = None  # local copies of downloaded class lists (--splits-dir)
 
 
 @dataclass
@@ -104,8 +107,8 @@ class Runner:
             if existing is not None:
                 outcomes.append(Outcome(spec, path, existing, reused=True))
                 continue
-            record, eval_indices, assignments = self.execute(spec)
-            write_record(record, path, eval_indices, assignments)
+            record, eval_indices, assignments, eval_ids = self.execute(spec)
+            write_record(record, path, eval_indices, assignments, eval_ids)
             shutil.rmtree(self.checkpoint_dir(spec), ignore_errors=True)  # only an unfinished run resumes
             outcomes.append(Outcome(spec, path, record, reused=False))
         return outcomes
@@ -121,7 +124,8 @@ class Runner:
         dataset = dataset_cls(dataset_cls.Params(**spec.dataset_params))
         memo_key = f"{backbone.identity()}|{spec.dataset}|{spec.dataset_params}"
         if memo_key not in self._loaded:
-            splits = dataset.load(data_root_for(dataset_cls, self.options), backbone.input_config())
+            with splits_dir(self.options.splits_dir):
+                splits = dataset.load(data_root_for(dataset_cls, self.options), backbone.input_config())
             self._loaded[memo_key] = _Loaded(backbone, splits)
         loaded = self._loaded[memo_key]
         needed = list(dict.fromkeys(loaded.splits.clustering if spec.task == "clustering" else [loaded.splits.gcd_split]))
@@ -133,8 +137,9 @@ class Runner:
                 )
         return loaded, needed
 
-    def execute(self, spec: RunSpec) -> tuple[RunRecord, np.ndarray, np.ndarray]:
-        """Run one spec; returns its record and the eval-set (dataset indices, assignments)."""
+    def execute(self, spec: RunSpec) -> tuple[RunRecord, np.ndarray, np.ndarray, list[str] | None]:
+        """Run one spec; returns its record, the eval-set dataset indices and assignments, and the
+        eval items' names when the dataset gives them (``folder``: assignments are written by file)."""
         start = time.perf_counter()
         device = resolve_device(self.options.device)
         loaded, needed = self._load(spec, device)
@@ -156,7 +161,7 @@ class Runner:
         assignments = _check_prediction(prediction, len(inputs.data.eval), spec.method)
         metrics, variant, train_metrics = score(spec, inputs, assignments, prediction.train_assignments)
         diagnostics = dict(prediction.diagnostics)
-        if prediction.report is not None:
+        if prediction.report is not None and (inputs.fit_truth >= 0).all():
             diagnostics.update(prediction.report(inputs.fit_truth))
 
         defaults = method_cls.validate_params(method_cls.defaults_for(spec.dataset, spec.task)).model_dump(mode="json")
@@ -192,8 +197,11 @@ class Runner:
             labelled_indices=inputs.labelled.tolist() if inputs.labelled is not None else None,
             epoch_log=ctx.log,
             diagnostics=diagnostics,
+            note=None if metrics else UNLABELLED_NOTE,
         )
-        return record, inputs.data.eval.indices, assignments
+        ids = loaded.splits.splits[inputs.eval_split].ids
+        eval_ids = None if ids is None else [ids[i] for i in inputs.data.eval.indices]
+        return record, inputs.data.eval.indices, assignments, eval_ids
 
 
 @dataclass
@@ -265,13 +273,20 @@ def task_inputs(
 def score(
     spec: RunSpec, inputs: TaskInputs, assignments: np.ndarray, train_assignments: np.ndarray | None
 ) -> tuple[dict[str, float], str, dict[str, float]]:
-    """(eval metrics, metric variant, train-split metrics when the method gave them and they differ)."""
+    """(eval metrics, metric variant, train-split metrics when the method gave them and they differ).
+
+    Train items labelled -1 (unknown: STL-10's unlabeled images) are left out of the train metrics;
+    an eval split without any known label (the user's unlabelled images) gets no metrics.
+    """
+    if not (inputs.eval_truth >= 0).any():
+        return {}, "hungarian", {}
     if spec.task == "gcd":
         old = inputs.data.old_classes
         return gcd_metrics(inputs.eval_truth, assignments, old, spec.gcd_metric), f"gcd-{spec.gcd_metric}", {}
     train_metrics: dict[str, float] = {}
     if train_assignments is not None and inputs.fit_split != inputs.eval_split:
-        train_metrics = clustering_metrics(inputs.fit_truth, np.asarray(train_assignments))
+        known = inputs.fit_truth >= 0
+        train_metrics = clustering_metrics(inputs.fit_truth[known], np.asarray(train_assignments)[known])
     return clustering_metrics(inputs.eval_truth, assignments), "hungarian", train_metrics
 
 

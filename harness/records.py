@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from unic_bench.atomic import write_json, write_npz
+from unic_bench.atomic import atomic_write, write_json, write_npz
 from unic_bench.component import Task
 from unic_bench.spec import RunSpec
 
@@ -66,6 +66,7 @@ class RunRecord(BaseModel):
     diagnostics: dict[str, Any] = Field(default_factory=dict)
     citation: str | None = None
     paper_table: str | None = None  # source "paper": which table of the paper ("1", "2", "7")
+    note: str | None = None  # e.g. why metrics are empty (unlabelled images)
     created_at: str = Field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
 
     @field_validator("metrics", "train_metrics")
@@ -89,9 +90,17 @@ def record_path(results_dir: Path, spec: RunSpec) -> Path:
     return Path(results_dir) / "runs" / spec.task / spec.dataset / spec.backbone / spec.method / f"{spec.run_id}.json"
 
 
-def write_record(record: RunRecord, path: Path, eval_indices: np.ndarray, assignments: np.ndarray) -> None:
-    """Write the assignments, then the JSON (the JSON's presence marks a finished run)."""
+def write_record(
+    record: RunRecord, path: Path, eval_indices: np.ndarray, assignments: np.ndarray, eval_ids: list[str] | None = None
+) -> None:
+    """Write the assignments (also as ``<run_id>.csv`` of file, cluster when the items have names),
+    then the JSON (the JSON's presence marks a finished run)."""
     write_npz(path.with_suffix(".npz"), eval_indices=eval_indices.astype(np.int64), assignments=assignments.astype(np.int64))
+    if eval_ids is not None:
+        import pandas as pd
+
+        table = pd.DataFrame({"file": eval_ids, "cluster": assignments.astype(np.int64)})
+        atomic_write(path.with_suffix(".csv"), lambda fh: fh.write(table.to_csv(index=False).encode()))
     write_json(path, record.model_dump(mode="json"))
 
 

@@ -106,15 +106,17 @@ def load_config(path: Path) -> dict[str, Any]:
     return data
 
 
-def split_params(overrides: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Route ``--set`` keys: ``dataset.x``/``backbone.x`` to those plugins, the rest to the method."""
+def split_params(overrides: Mapping[str, Any], dataset_only: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
+    """Route ``--set`` keys: ``dataset.x``/``backbone.x`` to those plugins, keys in ``dataset_only``
+    (declared by the dataset but not the method, e.g. ``num_clusters``) to the dataset, the rest to the method."""
     routed: dict[str, dict[str, Any]] = {p: {} for p in PARAM_PREFIXES}
+    dataset_only = set(dataset_only)
     for key, value in overrides.items():
         prefix, dot, rest = key.partition(".")
         if dot and prefix in PARAM_PREFIXES:
             routed[prefix][rest] = value
         else:
-            routed["method"][key] = value
+            routed["dataset" if key in dataset_only else "method"][key] = value
     return routed
 
 
@@ -137,7 +139,7 @@ def resolve(request: RunRequest, host: PluginHost) -> list[RunSpec]:
             f"backbone '{backbone.name}' takes {backbone.accepts} inputs but dataset '{dataset.name}' "
             f"provides {dataset.modality} (valid backbones: {', '.join(fitting)})"
         )
-    routed = split_params(request.set)
+    routed = split_params(request.set, set(dataset.Params.model_fields) - set(method.Params.model_fields))
     params = {
         "method_params": method.validate_params({**method.defaults_for(dataset.name, request.task), **routed["method"]}).model_dump(
             mode="json"

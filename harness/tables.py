@@ -69,8 +69,9 @@ def render(
     if digits < 0:
         raise BenchError(f"digits must be >= 0, got {digits}")
     task = LAYOUT_TASK[layout]
-    # A record read twice (overlapping paths) must not count as an extra seed.
-    selected = [r for r in {r.run_id: r for r in records}.values() if r.task == task]
+    # A record read twice (overlapping paths) must not count as an extra seed; runs on unlabelled
+    # images have no metrics and no place in a leaderboard.
+    selected = [r for r in {r.run_id: r for r in records}.values() if r.task == task and r.metrics]
     if not selected:
         raise BenchError(f"no {task} records to tabulate under layout '{layout}'")
     if layout == "table7":

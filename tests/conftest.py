@@ -19,6 +19,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("UNIC_BENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("UNIC_BENCH_DATA", raising=False)
     monkeypatch.delenv("UNIC_BENCH_DISABLE_PLUGINS", raising=False)
+    monkeypatch.delenv("UNIC_BENCH_SPLITS", raising=False)
     previous = plugins.set_host(None)
     yield
     plugins.set_host(previous)
