@@ -92,8 +92,8 @@ def test_tuples_follow_cleaning_and_gcd_labelled_positives() -> None:
 def test_unic_clusters_separable_synthetic() -> None:
     xtr, ytr, xte, yte = synthetic(separation=8.0)
     pred = UNIC(epochs=20, lr=1e-3, hidden=256).fit_predict(clustering_data(xtr, xte, 10), RunContext(seed=0))
-    assert cluster_acc(yte, pred.labels) > 0.95
-    assert cluster_acc(ytr, pred.train_assignments) > 0.95
+    assert cluster_acc(yte, pred.labels) > 0.98
+    assert cluster_acc(ytr, pred.train_assignments) > 0.98
     assert pred.diagnostics["finetune"] == "none"
 
 
@@ -112,7 +112,7 @@ def test_unic_gcd_on_separable_synthetic() -> None:
     data, unl = gcd_data(x, y, 10)
     pred = UNIC(epochs=20, lr=1e-3, hidden=256).fit_predict(data, RunContext(seed=0))
     metrics = gcd_metrics(y[unl], pred.labels, data.old_classes)
-    assert metrics["all"] > 0.95
+    assert metrics["all"] > 0.98
 
 
 class TwoLayer(Backbone):
