@@ -33,8 +33,12 @@ BUILTIN_PLUGINS = (
     "unic_bench.methods.kmeans",
     "unic_bench.methods.ss_kmeans",
     "unic_bench.backbones.pixels",
+    "unic_bench.backbones.vit",
+    "unic_bench.backbones.resnet",
+    "unic_bench.backbones.efficientnet",
     "unic_bench.datasets.digits",
     "unic_bench.datasets.synthetic",
+    "unic_bench.datasets.fashion_mnist",
 )
 
 REGISTER_HOOKS = {"methods": "register_methods", "backbones": "register_backbones", "datasets": "register_datasets"}
