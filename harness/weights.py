@@ -137,9 +137,13 @@ def read_checkpoint(path: Path) -> Any:
     if not path.is_file():
         raise BenchError(f"weights file '{path}' does not exist")
     if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        return load_file(str(path))
+        try:
+            return load_file(str(path))
+        except SafetensorError as exc:
+            raise BenchError(f"cannot read weights file '{path}': {exc}") from None
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location="cpu", weights_only=True)

@@ -197,3 +197,15 @@ def test_hf_cache_is_used_offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     backbone = vit.DinoViTS16()
     assert backbone.weights_file() == snapshot / "model.safetensors"
     assert_same(backbone.build().state_dict(), sd)
+
+
+def test_damaged_files_are_one_line(tmp_path: Path) -> None:
+    sd = random_state("vit_small_patch16_224")
+    good = save(sd, tmp_path / "good.pth")
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    garbage = tmp_path / "model.safetensors"
+    garbage.write_bytes(b"not a safetensors file")
+    for path in (truncated, garbage):
+        with pytest.raises(BenchError, match=f"'{path}'"):
+            vit.DinoViTS16(weights=path).build()
