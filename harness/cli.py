@@ -178,7 +178,7 @@ def extract(
     from unic_bench.plugins import get_host
     from unic_bench.progress import rich_progress
     from unic_bench.protocol import RunOptions, extract_features
-    from unic_bench.spec import parse_set, split_params
+    from unic_bench.spec import parse_set, split_params, weights_checksum
 
     host = get_host()
     backbone_cls, dataset_cls = host.backbones.get(backbone), host.datasets.get(dataset)
@@ -186,8 +186,8 @@ def extract(
     if routed["method"]:
         key = next(iter(routed["method"]))
         raise BenchError(f"invalid --set '{key}' for extract: use backbone.KEY or dataset.KEY")
-    if weights is not None and not backbone_cls.accepts_weights:
-        raise BenchError(f"backbone '{backbone_cls.name}' has no pretrained weights to replace; drop --weights")
+    if weights is not None:
+        weights_checksum(backbone_cls, weights)
     options = RunOptions(
         device=device, data_root=data_root, cache_dir=cache_dir, progress=rich_progress, batch_size=batch_size, num_workers=workers
     )

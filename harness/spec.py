@@ -15,7 +15,7 @@ from typing import Any, Literal, Optional
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from unic_bench.backbone import file_sha256
+from unic_bench.backbone import Backbone, file_sha256
 from unic_bench.component import Task, describe_validation_error
 from unic_bench.errors import BenchError
 from unic_bench.plugins import PluginHost
@@ -125,6 +125,15 @@ def split_params(overrides: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return routed
 
 
+def weights_checksum(backbone: type[Backbone], path: Path) -> str:
+    """sha256 of a ``--weights`` file, after checking the backbone takes weights and the file exists."""
+    if not backbone.accepts_weights:
+        raise BenchError(f"backbone '{backbone.name}' has no pretrained weights to replace; drop --weights")
+    if not path.is_file():
+        raise BenchError(f"weights file '{path}' does not exist")
+    return file_sha256(path)
+
+
 def resolve(request: RunRequest, host: PluginHost) -> list[RunSpec]:
     """Validate names, task support and params; one RunSpec per seed. Raises BenchError."""
     method = host.methods.get(request.method)
@@ -144,13 +153,7 @@ def resolve(request: RunRequest, host: PluginHost) -> list[RunSpec]:
             f"backbone '{backbone.name}' takes {backbone.accepts} inputs but dataset '{dataset.name}' "
             f"provides {dataset.modality} (valid backbones: {', '.join(fitting)})"
         )
-    weights_sha256 = None
-    if request.weights is not None:
-        if not backbone.accepts_weights:
-            raise BenchError(f"backbone '{backbone.name}' has no pretrained weights to replace; drop --weights")
-        if not request.weights.is_file():
-            raise BenchError(f"weights file '{request.weights}' does not exist")
-        weights_sha256 = file_sha256(request.weights)
+    weights_sha256 = None if request.weights is None else weights_checksum(backbone, request.weights)
     routed = split_params(request.set)
     params = {
         "method_params": method.validate_params(routed["method"]).model_dump(mode="json"),

@@ -150,7 +150,7 @@ def test_pickle_that_runs_code_is_refused(tmp_path: Path) -> None:
     MARKER.unlink(missing_ok=True)
     path = tmp_path / "evil.pth"
     with open(path, "wb") as fh:
-        pickle.dump({"state_dict": RunsCode()}, fh)
+        pickle.dump({"state_dict": RunsCode()}, fh, protocol=2)
     with pytest.raises(BenchError, match="refusing to load"):
         vit.DinoViTS16(weights=path).build()
     assert not MARKER.exists()
