@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from abc import abstractmethod
@@ -55,6 +56,7 @@ class Backbone(Component):
     pretraining: ClassVar[str] = ""  # e.g. "DINOv1"; empty for no pretraining (pixels)
     architecture: ClassVar[str] = ""
     tail_unit: ClassVar[str] = ""  # what trainable_tail(n) unfreezes ("block", "stage"); empty = nothing
+    accepts_weights: ClassVar[bool] = False  # True when --weights FILE can replace the pretrained weights
 
     def __init__(self, params: ParamsModel | None = None, weights: Path | None = None, **overrides: Any) -> None:
         self.params = params if params is not None else self.validate_params(overrides)
@@ -64,11 +66,19 @@ class Backbone(Component):
         """Resolution and normalisation the images need; ``None`` keeps the dataset's native tensors."""
         return None
 
+    def weights_file(self) -> Path | None:
+        """The weights file ``build()`` reads (``--weights`` here; pretrained backbones resolve theirs)."""
+        return self.weights
+
+    def weights_sha256(self) -> str | None:
+        path = self.weights_file()
+        return None if path is None else file_sha256(path)
+
     def identity(self) -> str:
         """A string that changes whenever the features would: name, params and weights content."""
         parts: dict[str, Any] = {"name": self.name, "params": self.params.model_dump(mode="json")}
-        if self.weights is not None:
-            parts["weights_sha256"] = file_sha256(self.weights)
+        if (digest := self.weights_sha256()) is not None:
+            parts["weights_sha256"] = digest
         return json.dumps(parts, sort_keys=True)
 
     @abstractmethod
@@ -88,9 +98,16 @@ class Backbone(Component):
         raise BenchError(f"backbone '{self.name}' has no blocks to finetune; use --set finetune=none")
 
 
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+@functools.lru_cache(maxsize=64)
+def _sha256_of(path: Path, size: int, mtime_ns: int, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, memoised per (path, size, mtime): weights files are hundreds of MB."""
+    stat = Path(path).stat()
+    return _sha256_of(Path(path).resolve(), stat.st_size, stat.st_mtime_ns)

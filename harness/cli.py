@@ -19,6 +19,7 @@ LIST_KINDS = ("methods", "backbones", "datasets")
 CONFIG_KEYS = {
     "method", "backbone", "dataset", "task", "seed", "seeds", "set", "gcd_metric",
     "device", "data_root", "results", "overwrite", "cache_dir", "splits_dir",
+    "weights", "batch_size", "workers",
 }
 LAYOUTS = ("table1", "table2", "table7")
 FORMATS = ("md", "latex", "csv")
@@ -86,6 +87,9 @@ def run(
     overwrite: Annotated[Optional[str], typer.Option(help="never | only-missing (default) | always")] = None,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Feature cache (default ~/.cache/unic-bench; $UNIC_BENCH_CACHE).")] = None,
     splits_dir: Annotated[Optional[Path], typer.Option(help=SPLITS_DIR_HELP)] = None,
+    weights: Annotated[Optional[Path], typer.Option(help="Weights file replacing the backbone's official one (its sha256 joins the run id).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Feature-extraction batch size (default 256).")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="DataLoader workers for feature extraction (default 0).")] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML run spec; its keys are these flags' long names.")] = None,
 ) -> None:
     """Run one method on one backbone + dataset for one or more seeds, and write a record per seed."""
@@ -99,6 +103,7 @@ def run(
         "method": method, "backbone": backbone, "dataset": dataset, "task": task, "gcd_metric": gcd_metric,
         "device": device, "data_root": data_root, "results": results, "overwrite": overwrite, "cache_dir": cache_dir,
         "splits_dir": splits_dir,
+        "weights": weights, "batch_size": batch_size, "workers": workers,
     }
     values.update({k: v for k, v in cli.items() if v is not None})
     if seed is not None and seeds is not None:
@@ -135,6 +140,9 @@ def _run_and_report(values: dict[str, Any]) -> None:
         cache_dir=path("cache_dir"),
         progress=rich_progress,
         splits_dir=path("splits_dir"),
+        weights=path("weights"),
+        batch_size=int(values.get("batch_size", 256)),
+        num_workers=int(values.get("workers", 0)),
     )
     host = get_host()
     request = RunRequest.build({k: v for k, v in values.items() if k in RunRequest.model_fields})
@@ -158,6 +166,64 @@ def _print_outcomes(outcomes: list[Any]) -> None:
             for k in keys
         )
         console.print(f"mean ± std over {len(outcomes)} seeds: {summary}", highlight=False)
+
+
+@app.command()
+def extract(
+    backbone: Annotated[str, typer.Option(help="Backbone name or alias.")],
+    dataset: Annotated[str, typer.Option(help="Dataset name.")],
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="backbone.KEY=value / dataset.KEY=value, as for `run`.")] = None,
+    weights: Annotated[Optional[Path], typer.Option(help="Weights file replacing the backbone's official one.")] = None,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
+    data_root: Annotated[Optional[Path], typer.Option(help="Where datasets live (or $UNIC_BENCH_DATA).")] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Feature cache (default ~/.cache/unic-bench; $UNIC_BENCH_CACHE).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 256,
+    workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 0,
+) -> None:
+    """Fill the feature cache for every split of a dataset, ahead of runs (e.g. on one GPU job)."""
+    from unic_bench.plugins import get_host
+    from unic_bench.progress import rich_progress
+    from unic_bench.protocol import RunOptions, extract_features
+    from unic_bench.spec import parse_set, split_params, weights_checksum
+
+    host = get_host()
+    backbone_cls, dataset_cls = host.backbones.get(backbone), host.datasets.get(dataset)
+    routed = split_params(parse_set(set_ or []))
+    if routed["method"]:
+        key = next(iter(routed["method"]))
+        raise BenchError(f"invalid --set '{key}' for extract: use backbone.KEY or dataset.KEY")
+    if weights is not None:
+        weights_checksum(backbone_cls, weights)
+    options = RunOptions(
+        device=device, data_root=data_root, cache_dir=cache_dir, progress=rich_progress, batch_size=batch_size, num_workers=workers
+    )
+    built = backbone_cls(backbone_cls.validate_params(routed["backbone"]), weights=weights)
+    for name, (shape, key) in extract_features(built, dataset_cls(dataset_cls.validate_params(routed["dataset"])), options).items():
+        typer.echo(f"{backbone_cls.name} | {dataset_cls.name} | {name}: features {shape[0]} x {shape[1]}  cache key {key}")
+
+
+@app.command(name="fetch-weights")
+def fetch_weights(
+    names: Annotated[Optional[list[str]], typer.Argument(help="Backbone names or aliases.", show_default=False)] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every backbone with official weights.")] = False,
+) -> None:
+    """Download official weights ahead of time (for air-gapped clusters); prints where each file is."""
+    from unic_bench.plugins import get_host
+
+    host = get_host()
+    pretrained = [cls for cls in host.backbones if getattr(cls, "weight_source", None) is not None]
+    if all_:
+        chosen = pretrained
+    elif names:
+        chosen = [host.backbones.get(name) for name in names]
+    else:
+        raise BenchError("name the backbones to fetch, or pass --all (see `unic-bench list backbones`)")
+    for cls in chosen:
+        if getattr(cls, "weight_source", None) is None:
+            valid = ", ".join(c.name for c in pretrained)
+            raise BenchError(f"backbone '{cls.name}' has no official weights to fetch (valid: {valid})")
+    for cls in chosen:
+        typer.echo(f"{cls.name}: {cls.weight_source.resolve(cls.name)}")
 
 
 @app.command()

@@ -130,6 +130,8 @@ def cached_features(
     device: str,
     cache_dir: Path | None = None,
     progress: Progress = no_progress,
+    batch_size: int = 256,
+    num_workers: int = 0,
 ) -> tuple[np.ndarray, str]:
     """Features of ``split`` from the cache, extracting (once, under a lock) when absent."""
     cache = FeatureCache(cache_dir or default_cache_dir())
@@ -137,6 +139,6 @@ def cached_features(
     with cache.lock(key):  # a concurrent job extracting the same key finishes first
         array = cache.load(key)
         if array is None:
-            array = extract(backbone, split, device, progress=progress)
+            array = extract(backbone, split, device, batch_size, num_workers, progress)
             cache.save(key, array, {"backbone": backbone.name, "dataset": dataset, "split": split.name})
     return array, key

@@ -34,6 +34,9 @@ BUILTIN_PLUGINS = (
     "unic_bench.methods.ss_kmeans",
     "unic_bench.methods.unic",
     "unic_bench.backbones.pixels",
+    "unic_bench.backbones.vit",
+    "unic_bench.backbones.resnet",
+    "unic_bench.backbones.efficientnet",
     "unic_bench.datasets.digits",
     "unic_bench.datasets.synthetic",
     "unic_bench.datasets.cifar",
@@ -41,6 +44,7 @@ BUILTIN_PLUGINS = (
     "unic_bench.datasets.imagenet",
     "unic_bench.datasets.fgvc",
     "unic_bench.datasets.folder",
+    "unic_bench.datasets.fashion_mnist",
 )
 
 REGISTER_HOOKS = {"methods": "register_methods", "backbones": "register_backbones", "datasets": "register_datasets"}

@@ -18,7 +18,7 @@ from typing import Literal
 
 import numpy as np
 
-from unic_bench.backbone import Backbone
+from unic_bench.backbone import Backbone, file_sha256
 from unic_bench.dataset import Dataset, DatasetSplits
 from unic_bench.device import resolve_device
 from unic_bench.errors import BenchError, unknown_choice
@@ -49,6 +49,9 @@ class RunOptions:
     cache_dir: Path | None = None
     progress: Progress = no_progress
     splits_dir: Path | None = None  # local copies of downloaded class lists (--splits-dir)
+    weights: Path | None = None  # --weights FILE (its checksum is in the spec: RunSpec.weights_sha256)
+    batch_size: int = 256  # feature extraction
+    num_workers: int = 0
 
 
 @dataclass
@@ -120,7 +123,7 @@ class Runner:
     def _load(self, spec: RunSpec, device: str) -> tuple[_Loaded, list[str]]:
         backbone_cls = self.host.backbones.get(spec.backbone)
         dataset_cls = self.host.datasets.get(spec.dataset)
-        backbone = backbone_cls(backbone_cls.Params(**spec.backbone_params))
+        backbone = backbone_cls(backbone_cls.Params(**spec.backbone_params), weights=self._weights_for(spec))
         dataset = dataset_cls(dataset_cls.Params(**spec.dataset_params))
         memo_key = f"{backbone.identity()}|{spec.dataset}|{spec.dataset_params}"
         if memo_key not in self._loaded:
@@ -133,9 +136,18 @@ class Runner:
             if name not in loaded.features:
                 loaded.features[name], loaded.keys[name] = cached_features(
                     backbone, spec.dataset, spec.dataset_params, loaded.splits.splits[name], device,
-                    self.options.cache_dir, self.options.progress,
+                    self.options.cache_dir, self.options.progress, self.options.batch_size, self.options.num_workers,
                 )
         return loaded, needed
+
+    def _weights_for(self, spec: RunSpec) -> Path | None:
+        """The ``--weights`` file a spec was resolved with; it must still be the same file."""
+        if spec.weights_sha256 is None:
+            return None
+        path = self.options.weights
+        if path is None or not Path(path).is_file() or file_sha256(Path(path)) != spec.weights_sha256:
+            raise BenchError(f"run {spec.run_id} needs the weights file with sha256 {spec.weights_sha256}; pass it with --weights")
+        return Path(path)
 
     def execute(self, spec: RunSpec) -> tuple[RunRecord, np.ndarray, np.ndarray, list[str] | None]:
         """Run one spec; returns its record, the eval-set dataset indices and assignments, and the
@@ -193,6 +205,7 @@ class Runner:
                 "total_s": time.perf_counter() - start,
             },
             feature_cache_keys={name: loaded.keys[name] for name in needed},
+            weights=weights_info(loaded.backbone),
             environment=environment(device),
             labelled_indices=inputs.labelled.tolist() if inputs.labelled is not None else None,
             epoch_log=ctx.log,
@@ -295,6 +308,28 @@ def _check_prediction(prediction: Prediction, n_eval: int, method: str) -> np.nd
     if labels.shape != (n_eval,) or not np.issubdtype(labels.dtype, np.integer):
         raise RuntimeError(f"method '{method}' returned labels of shape {labels.shape} and dtype {labels.dtype}; expected ({n_eval},) integers")
     return labels.astype(np.int64)
+
+
+def extract_features(
+    backbone: Backbone, dataset: Dataset, options: RunOptions
+) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Fill the feature cache for every split of ``dataset`` (``unic-bench extract``): split -> (shape, key)."""
+    device = resolve_device(options.device)
+    splits = dataset.load(data_root_for(type(dataset), options), backbone.input_config())
+    dataset_params = dataset.params.model_dump(mode="json")
+    out = {}
+    for name, split in splits.splits.items():
+        array, key = cached_features(
+            backbone, dataset.name, dataset_params, split, device, options.cache_dir, options.progress,
+            options.batch_size, options.num_workers,
+        )
+        out[name] = (tuple(array.shape), key)
+    return out
+
+
+def weights_info(backbone: Backbone) -> dict[str, str] | None:
+    path, digest = backbone.weights_file(), backbone.weights_sha256()
+    return None if path is None or digest is None else {"name": Path(path).name, "sha256": digest}
 
 
 def run_specs(specs: Sequence[RunSpec], options: RunOptions, host: PluginHost | None = None) -> list[Outcome]:

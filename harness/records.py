@@ -60,6 +60,7 @@ class RunRecord(BaseModel):
     n_eval: int | None = None
     timings: dict[str, float] = Field(default_factory=dict)
     feature_cache_keys: dict[str, str] = Field(default_factory=dict)
+    weights: dict[str, str] | None = None  # the backbone's weights file: {"name", "sha256"}
     environment: dict[str, Any] = Field(default_factory=dict)
     labelled_indices: list[int] | None = None  # GCD: positions of D_L in the train split
     epoch_log: list[dict[str, Any]] = Field(default_factory=list)

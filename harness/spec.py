@@ -10,11 +10,12 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from unic_bench.backbone import Backbone, file_sha256
 from unic_bench.component import Task, describe_validation_error
 from unic_bench.errors import BenchError
 from unic_bench.plugins import PluginHost
@@ -37,9 +38,14 @@ class RunSpec(BaseModel):
     backbone_params: dict[str, Any] = Field(default_factory=dict)
     dataset_params: dict[str, Any] = Field(default_factory=dict)
     gcd_metric: GcdMetric = "v2"
+    weights_sha256: Optional[str] = None  # only for a user's --weights file; official weights follow from the name
 
     def canonical_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """Sorted-key JSON; ``weights_sha256`` appears only when set, so runs on official weights keep their ids."""
+        data = self.model_dump(mode="json")
+        if data["weights_sha256"] is None:
+            del data["weights_sha256"]
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @property
     def run_id(self) -> str:
@@ -59,6 +65,7 @@ class RunRequest(BaseModel):
     seeds: list[int] = Field(default_factory=lambda: [0])
     set: dict[str, Any] = Field(default_factory=dict)
     gcd_metric: GcdMetric = "v2"
+    weights: Optional[Path] = None  # a weights file replacing the backbone's official one
 
     @classmethod
     def build(cls, values: Mapping[str, Any]) -> RunRequest:
@@ -120,6 +127,15 @@ def split_params(overrides: Mapping[str, Any], dataset_only: Iterable[str] = ())
     return routed
 
 
+def weights_checksum(backbone: type[Backbone], path: Path) -> str:
+    """sha256 of a ``--weights`` file, after checking the backbone takes weights and the file exists."""
+    if not backbone.accepts_weights:
+        raise BenchError(f"backbone '{backbone.name}' has no pretrained weights to replace; drop --weights")
+    if not path.is_file():
+        raise BenchError(f"weights file '{path}' does not exist")
+    return file_sha256(path)
+
+
 def resolve(request: RunRequest, host: PluginHost) -> list[RunSpec]:
     """Validate names, task support and params; one RunSpec per seed. Raises BenchError."""
     method = host.methods.get(request.method)
@@ -139,6 +155,7 @@ def resolve(request: RunRequest, host: PluginHost) -> list[RunSpec]:
             f"backbone '{backbone.name}' takes {backbone.accepts} inputs but dataset '{dataset.name}' "
             f"provides {dataset.modality} (valid backbones: {', '.join(fitting)})"
         )
+    weights_sha256 = None if request.weights is None else weights_checksum(backbone, request.weights)
     routed = split_params(request.set, set(dataset.Params.model_fields) - set(method.Params.model_fields))
     params = {
         "method_params": method.validate_params({**method.defaults_for(dataset.name, request.task), **routed["method"]}).model_dump(
@@ -155,6 +172,7 @@ def resolve(request: RunRequest, host: PluginHost) -> list[RunSpec]:
             task=request.task,
             seed=seed,
             gcd_metric=request.gcd_metric if request.task == "gcd" else "v2",  # no bearing on clustering
+            weights_sha256=weights_sha256,
             **params,
         )
         for seed in request.seeds

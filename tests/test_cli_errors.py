@@ -54,7 +54,7 @@ def test_bad_config_values(cli: Any, tmp_path: Path) -> None:
     config = tmp_path / "spec.yaml"
     config.write_text("method: kmeans\nbackbone: pixels\ndataset: digits\nlearning_rate: 3\n")
     result = cli("run", "--config", str(config), "--results", str(tmp_path / "r"))
-    assert result.code == 2 and "unknown key 'learning_rate' in config" in result.err and "valid: backbone, cache_dir" in result.err
+    assert result.code == 2 and "unknown key 'learning_rate' in config" in result.err and "valid: backbone, batch_size, cache_dir" in result.err
     config.write_text("- not a mapping\n")
     assert "must hold a mapping" in cli("run", "--config", str(config)).err
 
