@@ -39,7 +39,7 @@ def default_sample_size(n: int, tau2: int, tolerance: float = INSIDE_TOLERANCE) 
     wrongly accepted; the expected accepted share of them is ``E[(q - q_hat)+] / (1 - q)
     ~= 0.4 s / (1 - q)``. Requiring that to be <= ``tolerance`` (0.5 %, half the 1 % budget of
     the tests) gives the formula; the floor of 1024 keeps the per-anchor estimate stable for
-    small q (ImageNet-100: q = 0.049 -> m = 1024, 2.7 % of the cost of the exact kNN pass).
+    small q (ImageNet-100: q = 0.049 -> m = 1024, i.e. m/N = 0.8 % of the cost of the exact kNN pass).
     """
     q = tau2 / n
     return min(n, max(1024, math.ceil(0.16 * q / ((1 - q) * tolerance**2))))
@@ -54,10 +54,18 @@ def pair_distances(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, metric: Me
     return 1.0 - (x[a] * x[b]).sum(dim=1)
 
 
-def block_distances(queries: torch.Tensor, x: torch.Tensor, metric: Metric) -> torch.Tensor:
-    """(c, M) distances from prepared query rows to prepared rows ``x``, in :func:`knn` units."""
+def squared_norms(x: torch.Tensor) -> torch.Tensor:
+    """Row norms squared, as a reduction (``x.pow(2)`` would allocate a copy of ``x``)."""
+    return torch.linalg.vector_norm(x, dim=1).square_()
+
+
+def block_distances(queries: torch.Tensor, x: torch.Tensor, metric: Metric, x_sq: torch.Tensor | None = None) -> torch.Tensor:
+    """(c, M) distances from prepared query rows to prepared rows ``x``, in :func:`knn` units.
+
+    ``x_sq``: precomputed :func:`squared_norms` of ``x`` when ``x`` is reused across chunks.
+    """
     if metric == "euclidean":
-        sq = queries.pow(2).sum(1, keepdim=True) + x.pow(2).sum(1)
+        sq = squared_norms(queries)[:, None] + (squared_norms(x) if x_sq is None else x_sq)
         return torch.addmm(sq, queries, x.T, alpha=-2.0).clamp_(min=0.0)
     return torch.addmm(torch.ones((), device=x.device), queries, x.T, alpha=-1.0)
 
@@ -83,11 +91,12 @@ def rank_thresholds(
     kth = tau2 + 1 if sample_size is None else math.floor(tau2 / n * sample_size) + 1
     chunk = max(1, memory_budget // (16 * columns))
     out = torch.empty(n, dtype=torch.float32, device=x.device)
+    x_sq = squared_norms(x) if sample_size is None and metric == "euclidean" else None
     for start in range(0, n, chunk):
         candidates = x
         if sample_size is not None:
             candidates = x[torch.randperm(n, generator=generator, device=x.device)[:sample_size]]
-        block = block_distances(x[start : start + chunk], candidates, metric)
+        block = block_distances(x[start : start + chunk], candidates, metric, x_sq)
         out[start : start + chunk] = torch.kthvalue(block, kth, dim=1).values
     return out
 
@@ -161,8 +170,9 @@ class NegativeSampler:
             out[pending[accepted]] = candidates[accepted]
             pending = pending[~accepted]
         chunk = max(1, self.memory_budget // (8 * n))
+        x_sq = squared_norms(x) if pending.numel() and self.metric == "euclidean" else None
         for left in pending.split(chunk) if pending.numel() else ():
             a = anchors[left]
-            allowed = block_distances(x[a], x, self.metric) >= self.thresholds[a, None]
+            allowed = block_distances(x[a], x, self.metric, x_sq) >= self.thresholds[a, None]
             out[left] = torch.multinomial(allowed.float(), 1, generator=g).squeeze(1)
         return out
