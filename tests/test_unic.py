@@ -235,6 +235,6 @@ def test_run_record_has_epoch_log_and_mining_diagnostics(cli: Any, tmp_path: Pat
     assert record.spec is not None and record.spec.method_params["lr"] == 1e-3  # the digits default, applied at resolve time
     assert record.params_changed == {"epochs": 2}
     diag = record.diagnostics
-    assert diag["finetune"] == "none" and diag["tau1"] == 10 and diag["tau2"] == 1200
+    assert diag["finetune"] == "none" and diag["tau1"] == 10 and diag["tau2"] == 900
     assert 0 <= diag["kept_fraction"] <= 1 and 0.5 < diag["positive_purity_before"] <= 1
     assert not (results / "checkpoints").exists() or not any((results / "checkpoints").iterdir())  # removed once recorded
