@@ -224,6 +224,7 @@ class Trainer:
             flat = [n.endswith(".bias") or q.ndim == 1 for n, q in named]
             groups = [{"params": [q for (_, q), f in zip(named, flat) if not f]},
                       {"params": [q for (_, q), f in zip(named, flat) if f], "weight_decay": 0.0}]
+            groups = [g for g in groups if g["params"]]
         if p.optimizer == "sgd":
             return torch.optim.SGD(groups, lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay)
         optimiser = torch.optim.AdamW if p.optimizer == "adamw" else torch.optim.Adam

@@ -18,6 +18,7 @@ from unic_bench.methods.temi import TEMI, PartnerPairs, Teacher, TEMIParams, bet
 from unic_bench.metrics import cluster_acc
 from unic_bench.neighbors import knn
 from unic_bench.taskdata import RunContext
+from unic_bench.training import Encoder, Trainer
 
 TEMP = 0.1
 
@@ -142,3 +143,15 @@ def test_tune_variant_trains_through_the_last_block() -> None:
     pred = TEMI(finetune="last-block", epochs=2, batch_size=512, warmup_epochs=1, num_heads=2, hidden=32, workers=0).fit_predict(data, RunContext(seed=0))
     assert pred.diagnostics["finetune"] == "last-block" and pred.labels.shape == (1797,)
     assert pred.diagnostics["lr"] == pytest.approx(1e-4 * 512 / 256)
+
+
+def test_optimizer_groups_and_schedule_follow_train_main() -> None:
+    """AdamW, no weight decay on biases and 1-d parameters, 20-epoch warm-up then constant."""
+    xtr, _, xte, _ = synthetic(separation=3.0)
+    head = DINOHead(xtr.shape[1], 10)
+    trainer = Trainer(Encoder(clustering_data(xtr, xte, 10), "none", "cpu"), head, TEMIParams(), RunContext())
+    decayed, plain = trainer.optimizer.param_groups
+    assert isinstance(trainer.optimizer, torch.optim.AdamW) and decayed["weight_decay"] == 1e-4 and plain["weight_decay"] == 0.0
+    assert {id(p) for p in plain["params"]} == {id(head.mlp[0].bias), id(head.mlp[2].bias)}
+    assert len(decayed["params"]) == 4  # two MLP weights, the prototypes' g (K, 1) and direction
+    assert [trainer.lr_at(e) for e in (0, 19, 20, 99)] == pytest.approx([1e-4 / 20, 1e-4, 1e-4, 1e-4])
