@@ -33,6 +33,8 @@ BUILTIN_PLUGINS = (
     "unic_bench.methods.kmeans",
     "unic_bench.methods.ss_kmeans",
     "unic_bench.methods.unic",
+    "unic_bench.methods.scan",
+    "unic_bench.methods.temi",
     "unic_bench.backbones.pixels",
     "unic_bench.backbones.vit",
     "unic_bench.backbones.resnet",

@@ -10,8 +10,9 @@ named loss terms. This module does the rest the same way for every method:
 - ``finetune=last-block``: images (the dataset's train transform) go through the backbone's
   frozen trunk under ``no_grad`` and its trainable tail (``Backbone.trainable_tail``), with
   autocast on CUDA, pinned memory and persistent workers.
-- Adam/AdamW with cosine annealing (optional linear warm-up), a per-epoch log of every loss
-  term, and a checkpoint after every epoch that a rerun resumes from.
+- Adam/AdamW/SGD with cosine annealing or a constant rate (optional linear warm-up), optional
+  DINO-style parameter groups (no weight decay on biases and 1-d parameters), a per-epoch log of
+  every loss term, and a checkpoint after every epoch that a rerun resumes from.
 """
 
 from __future__ import annotations
@@ -47,8 +48,11 @@ class TrainParams(ParamsModel):
     batch_size: int = Field(128, ge=1)
     lr: float = Field(1e-4, gt=0)
     weight_decay: float = Field(0.0, ge=0)
-    optimizer: Literal["adam", "adamw"] = "adam"
-    warmup_epochs: int = Field(0, ge=0, description="linear warm-up before the cosine schedule")
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum (ignored by Adam/AdamW)")
+    schedule: Literal["cosine", "constant"] = Field("cosine", description="lr after the warm-up: cosine to 0, or constant")
+    warmup_epochs: int = Field(0, ge=0, description="linear warm-up before the schedule")
+    decay_1d: bool = Field(True, description="False = no weight decay on biases and 1-d parameters (DINO/TEMI param groups)")
     workers: int = Field(4, ge=0, description="DataLoader workers when images are decoded (last-block)")
 
 
@@ -173,6 +177,11 @@ class Encoder(nn.Module):
         self.tail.train()
         return out
 
+    @torch.no_grad()
+    def assign(self, head: nn.Module) -> tuple[np.ndarray, np.ndarray]:
+        """Clusters (argmax of ``head``'s logits) of the eval rows and of the train rows."""
+        return tuple(head(self.embed(which)).argmax(1).cpu().numpy() for which in ("eval", "train"))  # type: ignore[return-value]
+
     def trainable(self) -> list[nn.Parameter]:
         return [] if self.tail is None else [p for p in self.tail.parameters() if p.requires_grad]
 
@@ -200,17 +209,35 @@ class Trainer:
         self.modules.to(self.encoder.device)
         if self.extra_state is not None:
             self.extra_state.to(self.encoder.device)
-        trainable = [p for p in self.modules.parameters() if p.requires_grad] + self.encoder.trainable()
-        optimiser = torch.optim.AdamW if self.params.optimizer == "adamw" else torch.optim.Adam
-        self.optimizer = optimiser(trainable, lr=self.params.lr, weight_decay=self.params.weight_decay)
+        self.optimizer = self._optimizer()
         self.generator = torch.Generator(self.encoder.device).manual_seed(self.ctx.seed)  # shuffles and tuple draws
         self.step = 0
 
+    def _optimizer(self) -> torch.optim.Optimizer:
+        p = self.params
+        named = [(n, q) for n, q in self.modules.named_parameters() if q.requires_grad]
+        if self.encoder.tail is not None:
+            named += [(f"tail.{n}", q) for n, q in self.encoder.tail.named_parameters() if q.requires_grad]
+        if p.decay_1d:
+            groups = [{"params": [q for _, q in named]}]
+        else:  # facebookresearch/dino utils.get_params_groups (TEMI's train_main.py uses it)
+            flat = [n.endswith(".bias") or q.ndim == 1 for n, q in named]
+            groups = [{"params": [q for (_, q), f in zip(named, flat) if not f]},
+                      {"params": [q for (_, q), f in zip(named, flat) if f], "weight_decay": 0.0}]
+            groups = [g for g in groups if g["params"]]
+        if p.optimizer == "sgd":
+            return torch.optim.SGD(groups, lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay)
+        optimiser = torch.optim.AdamW if p.optimizer == "adamw" else torch.optim.Adam
+        return optimiser(groups, lr=p.lr, weight_decay=p.weight_decay)
+
     def lr_at(self, epoch: float) -> float:
-        """Linear warm-up, then cosine annealing to 0 over the remaining epochs (paper: cosine over 100)."""
+        """Linear warm-up, then cosine annealing to 0 over the remaining epochs (paper: cosine over 100)
+        or a constant rate (SCAN's configs; TEMI's README sets lr = min_lr)."""
         p = self.params
         if epoch < p.warmup_epochs:
             return p.lr * (epoch + 1) / p.warmup_epochs
+        if p.schedule == "constant":
+            return p.lr
         span = max(p.epochs - p.warmup_epochs, 1)
         return 0.5 * p.lr * (1 + math.cos(math.pi * (epoch - p.warmup_epochs) / span))
 

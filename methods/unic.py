@@ -140,9 +140,7 @@ class UNIC(Method):
             return unic_loss(logits[:, 0], logits[:, 1], logits[:, 2], lambdas, p.temperature)
 
         trainer.fit(TupleSampler(mined, data.train_labels, p.labelled_positives), objective)
-        with torch.no_grad():
-            labels = head(encoder.embed("eval")).argmax(1).cpu().numpy()
-            train_assignments = head(encoder.embed("train")).argmax(1).cpu().numpy()
+        labels, train_assignments = encoder.assign(head)
         return Prediction(
             labels=labels,
             train_assignments=train_assignments,

@@ -1,0 +1,157 @@
+"""TEMI: beta-PMI (beta on the numerator only), prior update before the loss, instance weight,
+DINO head, EMA teacher, pairs with drop_last, best head by loss, convergence, resume."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from factories import clustering_data, synthetic
+from test_unic import Interrupt, digits_with_images, stop_after
+from torch import nn
+
+from unic_bench.methods.heads import DINOHead
+from unic_bench.methods.temi import TEMI, PartnerPairs, Teacher, TEMIParams, beta_pmi, teacher_momentum, temi_loss
+from unic_bench.metrics import cluster_acc
+from unic_bench.neighbors import knn
+from unic_bench.taskdata import RunContext
+from unic_bench.training import Encoder, Trainer
+
+TEMP = 0.1
+
+
+def logits_of(probs: list) -> torch.Tensor:
+    """Logits whose softmax at temperature 0.1 gives ``probs``."""
+    return torch.log(torch.tensor(probs, dtype=torch.float64)) * TEMP
+
+
+def test_beta_applies_to_the_numerator_only() -> None:
+    qs, qt, prior = torch.tensor([0.5, 0.5]), torch.tensor([0.8, 0.2]), torch.tensor([0.4, 0.6])
+    expected = math.log((0.5 * 0.8) ** 0.6 / 0.4 + (0.5 * 0.2) ** 0.6 / 0.6)
+    assert beta_pmi(qs, qt, prior, 0.6).item() == pytest.approx(expected, rel=1e-6)
+    assert beta_pmi(qs, qt, prior, 1.0).item() == pytest.approx(math.log(0.4 / 0.4 + 0.1 / 0.6), rel=1e-6)
+
+
+def test_loss_uses_the_prior_updated_in_the_same_step() -> None:
+    # One head, batch of 2, K = 2; views 0 (x) and 1 (x').
+    s = [[[0.7, 0.3], [0.2, 0.8]], [[0.6, 0.4], [0.1, 0.9]]]  # (view, batch, K)
+    t = [[[0.9, 0.1], [0.3, 0.7]], [[0.8, 0.2], [0.4, 0.6]]]
+    prior = torch.tensor([[0.5, 0.5]], dtype=torch.float64)
+    terms = temi_loss(logits_of([s]), logits_of([t]), prior, TEMIParams())
+    mean_t = [(0.9 + 0.3 + 0.8 + 0.4) / 4, (0.1 + 0.7 + 0.2 + 0.6) / 4]
+    new_prior = [0.9 * 0.5 + 0.1 * mean_t[0], 0.9 * 0.5 + 0.1 * mean_t[1]]
+    assert prior[0].tolist() == pytest.approx(new_prior, rel=1e-6)
+
+    def pmi(qs: list, qt: list, pk: list) -> float:
+        return math.log(sum((a * b) ** 0.6 / c for a, b, c in zip(qs, qt, pk)))
+
+    def loss(pk: list) -> float:
+        weight = [sum(a * b for a, b in zip(t[0][i], t[1][i])) for i in range(2)]
+        forward = sum(weight[i] * pmi(s[0][i], t[1][i], pk) for i in range(2)) / 2  # student x, teacher x'
+        backward = sum(weight[i] * pmi(s[1][i], t[0][i], pk) for i in range(2)) / 2  # student x', teacher x
+        return -(forward + backward) / 2
+
+    assert terms["loss"].item() == pytest.approx(loss(new_prior), rel=1e-6)
+    assert terms["loss"].item() != pytest.approx(loss([0.5, 0.5]), rel=1e-3)  # the stale prior gives another value
+    assert terms["head0"].item() == pytest.approx(terms["loss"].item())
+
+
+def test_instance_weight_is_averaged_over_heads_and_shared() -> None:
+    t = torch.softmax(torch.randn(3, 2, 4, 5, generator=torch.Generator().manual_seed(0)), -1)
+    s = torch.softmax(torch.randn(3, 2, 4, 5, generator=torch.Generator().manual_seed(1)), -1)
+    terms = temi_loss(torch.log(s) * TEMP, torch.log(t) * TEMP, torch.full((3, 5), 0.2, dtype=torch.float32), TEMIParams())
+    weight = (t[:, 0] * t[:, 1]).sum(-1).mean(0)
+    assert terms["weight"].item() == pytest.approx(weight.mean().item(), rel=1e-5)
+    assert terms["loss"].item() == pytest.approx(np.mean([terms[f"head{h}"].item() for h in range(3)]), rel=1e-6)
+
+
+def test_dino_head_shape_norm_and_init() -> None:
+    torch.manual_seed(0)
+    head = DINOHead(32, 7)
+    assert [type(m) for m in head.mlp] == [nn.Linear, nn.GELU, nn.Linear] and head.mlp[2].out_features == 256
+    assert head.last_layer.bias is None
+    assert torch.allclose(head.last_layer.weight.norm(dim=1), torch.ones(7))  # g = 1: unit-norm prototypes
+    x = torch.randn(4, 32)
+    out = head(x)
+    z = nn.functional.normalize(head.mlp(x), dim=-1)
+    assert torch.allclose(out, z @ head.last_layer.weight.T, atol=1e-6) and out.abs().max() <= 1 + 1e-5
+    assert head.mlp[0].weight.std().item() == pytest.approx(0.02, rel=0.1) and head.mlp[0].bias.abs().max() == 0
+
+
+def test_teacher_follows_student_by_ema() -> None:
+    student = nn.ModuleList([nn.Linear(3, 2)])
+    teacher = Teacher(student, 2)
+    before = [p.clone() for p in teacher.heads.parameters()]
+    with torch.no_grad():
+        for p in student.parameters():
+            p.add_(1.0)
+    teacher.follow(student, 0.9)
+    for old, new, s in zip(before, teacher.heads.parameters(), student.parameters()):
+        assert torch.allclose(new, 0.9 * old + 0.1 * s)
+        assert not new.requires_grad
+    assert teacher.prior.tolist() == [[0.5, 0.5]]
+    assert teacher_momentum(1, 100, 0.996, 1.0) == pytest.approx(0.996)
+    assert teacher_momentum(101, 100, 0.996, 1.0) == pytest.approx(1.0)
+    assert teacher_momentum(51, 100, 0.996, 0.996) == pytest.approx(0.996)
+
+
+def test_pairs_drop_the_last_batch_exclude_self_and_freeze_prototypes_first() -> None:
+    x, _, _, _ = synthetic(separation=3.0)
+    neighbors = knn(x, 11, "cosine")[1][:, 1:]
+    proto = [nn.Parameter(torch.zeros(2))]
+    pairs = PartnerPairs(neighbors, 256, proto, frozen_epochs=1)
+    first = pairs(0, torch.Generator().manual_seed(0))
+    assert len(first) == 1500 - 1500 % 256 and len(set(first[:, 0].tolist())) == len(first)
+    assert not proto[0].requires_grad
+    assert bool((neighbors[first[:, 0]] == first[:, 1:]).any(1).all()) and bool((first[:, 0] != first[:, 1]).all())
+    pairs(1, torch.Generator().manual_seed(0))
+    assert proto[0].requires_grad
+
+
+def test_temi_clusters_separable_synthetic_and_picks_the_lowest_loss_head() -> None:
+    xtr, ytr, xte, yte = synthetic(separation=8.0)
+    ctx = RunContext(seed=0)
+    # Enough steps for the EMA teacher to follow (README settings give 1 step per epoch on 1,500 images).
+    params = dict(epochs=30, batch_size=64, warmup_epochs=1, num_heads=3, hidden=64, momentum_teacher=0.99, max_momentum_teacher=0.99)
+    pred = TEMI(**params).fit_predict(clustering_data(xtr, xte, 10), ctx)
+    assert cluster_acc(yte, pred.labels) > 0.98
+    assert cluster_acc(ytr, pred.train_assignments) > 0.98
+    losses = pred.diagnostics["head_losses"]
+    assert pred.diagnostics["best_head"] == int(np.argmin(losses))
+    assert losses == pytest.approx([ctx.log[-1][f"head{h}"] for h in range(3)], abs=1e-6)
+
+
+def test_temi_resumes_from_checkpoint_exactly(tmp_path: Path) -> None:
+    xtr, _, xte, _ = synthetic(separation=3.0)
+    data = clustering_data(xtr, xte, 10)
+    kw = dict(epochs=3, batch_size=512, warmup_epochs=1, num_heads=2, hidden=32)
+    full = TEMI(**kw).fit_predict(data, RunContext(seed=3, checkpoint_dir=tmp_path / "full"))
+    with pytest.raises(Interrupt):
+        TEMI(**kw).fit_predict(data, RunContext(seed=3, checkpoint_dir=tmp_path / "cut", progress=stop_after(2)))
+    ctx = RunContext(seed=3, checkpoint_dir=tmp_path / "cut")
+    resumed = TEMI(**kw).fit_predict(data, ctx)
+    assert np.array_equal(full.labels, resumed.labels)
+    assert full.diagnostics["head_losses"] == resumed.diagnostics["head_losses"]  # teacher and prior restored too
+    assert [e["epoch"] for e in ctx.log] == [0, 1, 2]
+
+
+def test_tune_variant_trains_through_the_last_block() -> None:
+    data, _ = digits_with_images()
+    pred = TEMI(finetune="last-block", epochs=2, batch_size=512, warmup_epochs=1, num_heads=2, hidden=32, workers=0).fit_predict(data, RunContext(seed=0))
+    assert pred.diagnostics["finetune"] == "last-block" and pred.labels.shape == (1797,)
+    assert pred.diagnostics["lr"] == pytest.approx(1e-4 * 512 / 256)
+
+
+def test_optimizer_groups_and_schedule_follow_train_main() -> None:
+    """AdamW, no weight decay on biases and 1-d parameters, 20-epoch warm-up then constant."""
+    xtr, _, xte, _ = synthetic(separation=3.0)
+    head = DINOHead(xtr.shape[1], 10)
+    trainer = Trainer(Encoder(clustering_data(xtr, xte, 10), "none", "cpu"), head, TEMIParams(), RunContext())
+    decayed, plain = trainer.optimizer.param_groups
+    assert isinstance(trainer.optimizer, torch.optim.AdamW) and decayed["weight_decay"] == 1e-4 and plain["weight_decay"] == 0.0
+    assert {id(p) for p in plain["params"]} == {id(head.mlp[0].bias), id(head.mlp[2].bias)}
+    assert len(decayed["params"]) == 4  # two MLP weights, the prototypes' g (K, 1) and direction
+    assert [trainer.lr_at(e) for e in (0, 19, 20, 99)] == pytest.approx([1e-4 / 20, 1e-4, 1e-4, 1e-4])
