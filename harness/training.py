@@ -248,7 +248,7 @@ class Trainer:
             for group in self.optimizer.param_groups:
                 group["lr"] = self.lr_at(epoch)
             tuples = epoch_tuples(epoch, self.generator)
-            sums: dict[str, float] = {}
+            sums: dict[str, torch.Tensor] = {}  # on the device: one host sync per epoch, not per step
             count = 0
             for rows, embeddings in self.encoder.batches(tuples, self.params.batch_size, self.generator):
                 with autocast(self.encoder.device):
@@ -262,8 +262,8 @@ class Trainer:
                 n = len(rows)
                 count += n
                 for name, value in terms.items():
-                    sums[name] = sums.get(name, 0.0) + float(value.detach()) * n
-            self.ctx.log_epoch(epoch, lr=self.lr_at(epoch), **{name: total / max(count, 1) for name, total in sums.items()})
+                    sums[name] = sums.get(name, 0) + value.detach().float() * n
+            self.ctx.log_epoch(epoch, lr=self.lr_at(epoch), **{name: float(total) / max(count, 1) for name, total in sums.items()})
             self._save(epoch + 1)
         self.modules.eval()
 
