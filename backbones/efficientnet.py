@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from unic_bench.backbone import TailSplit
-from unic_bench.backbones import formats
-from unic_bench.backbones.timm_base import HALF, TimmBackbone
-from unic_bench.hookspecs import hookimpl
-from unic_bench.weights import PackageWeights
+from unic_bench.api.backbone import TailSplit
+from unic_bench.backbones.common import formats
+from unic_bench.backbones.common.timm_base import HALF, TimmBackbone
+from unic_bench.api.hookspecs import hookimpl
+from unic_bench.backbones.common.weights import PackageWeights
 
 if TYPE_CHECKING:
     import torch
@@ -42,7 +42,7 @@ class EfficientNetLite0(TimmBackbone):
     def split(self, model: torch.nn.Module, n: int) -> TailSplit:
         import torch
 
-        from unic_bench.backbones.model_part import ModelPart
+        from unic_bench.backbones.common.model_part import ModelPart
 
         blocks = self.tail_units(model)
         trunk = ModelPart(

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
-from unic_bench.backbone import Backbone, Modality
-from unic_bench.hookspecs import hookimpl
+from unic_bench.api.backbone import Backbone, Modality
+from unic_bench.api.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     import torch

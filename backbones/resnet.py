@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from unic_bench.backbone import TailSplit
-from unic_bench.backbones import formats
-from unic_bench.backbones.timm_base import TimmBackbone
-from unic_bench.hookspecs import hookimpl
-from unic_bench.weights import UrlWeights
+from unic_bench.api.backbone import TailSplit
+from unic_bench.backbones.common import formats
+from unic_bench.backbones.common.timm_base import TimmBackbone
+from unic_bench.api.hookspecs import hookimpl
+from unic_bench.backbones.common.weights import UrlWeights
 
 if TYPE_CHECKING:
     import torch
@@ -36,7 +36,7 @@ class ResNetBackbone(TimmBackbone):
     def split(self, model: torch.nn.Module, n: int) -> TailSplit:
         import torch
 
-        from unic_bench.backbones.model_part import ModelPart
+        from unic_bench.backbones.common.model_part import ModelPart
 
         stages = self.tail_units(model)
         trunk = ModelPart(

@@ -9,7 +9,7 @@ RSS of the step (``VmHWM``: covers faiss's and torch's native allocations, which
 misses) minus the RSS before it is that step's own peak memory. Steps:
 
 - ``faiss-knn``: ``faiss.knn`` exact search, tau1 neighbours: the reference time.
-- ``prep``: the whole UNIC neighbour prep, ``unic_bench.mining.mine`` (kNN with self first,
+- ``prep``: the whole UNIC neighbour prep, ``unic_bench.methods.unic.mining.mine`` (kNN with self first,
   union sizes, negative thresholds) plus one eq.-3 negative drawn for every anchor.
 - ``union``, ``negatives``: those parts of ``prep`` alone, for their own memory.
 - ``naive-negatives``: the obvious way: chunked distance matrix, ``torch.topk`` of tau2 per
@@ -93,9 +93,9 @@ def run_step(step: str, args: argparse.Namespace) -> dict[str, float]:
     """
     import faiss
 
-    from unic_bench.mining import diagnostics, mine
-    from unic_bench.negatives import NegativeSampler
-    from unic_bench.neighbors import union_sizes
+    from unic_bench.methods.unic.mining import diagnostics, mine
+    from unic_bench.methods.unic.negatives import NegativeSampler
+    from unic_bench.methods.common.neighbors import union_sizes
 
     work = Path(args.workdir)
     x = torch.from_numpy(np.load(work / "features.npy"))

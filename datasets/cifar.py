@@ -18,12 +18,12 @@ from typing import ClassVar
 
 import numpy as np
 
-from unic_bench.backbone import InputConfig
-from unic_bench.component import Task
-from unic_bench.dataset import DatasetSplits
-from unic_bench.disk import DiskDataset
+from unic_bench.api.backbone import InputConfig
+from unic_bench.api.component import Task
+from unic_bench.api.dataset import DatasetSplits
+from unic_bench.datasets.common.on_disk import DiskDataset
 from unic_bench.errors import BenchError
-from unic_bench.hookspecs import hookimpl
+from unic_bench.api.hookspecs import hookimpl
 
 # sha256 of SCAN's table written one superclass id per line (line i = coarse id of fine label i)
 SCAN_FINE_TO_COARSE_SHA256 = "e42507f05cda2ceaa8a57e0b264701415f4d1cde098e512f426a5e027c257211"
@@ -58,7 +58,7 @@ class _Cifar(DiskDataset):
     expected_counts = {"train": 50_000, "test": 10_000}
 
     def load(self, root: Path | None, input_config: InputConfig | None) -> DatasetSplits:
-        from unic_bench.image_samples import image_split
+        from unic_bench.datasets.common.images import image_split
 
         base = self.require(root, *self.train_files, *self.test_files, self.meta_file)
         names = tuple(read_pickle(base / self.meta_file)[self.names_key])

@@ -13,10 +13,10 @@ from typing import ClassVar
 
 import numpy as np
 
-from unic_bench.backbone import InputConfig, Modality
-from unic_bench.component import Task
-from unic_bench.dataset import Dataset, DatasetSplits, Split, manifest_of
-from unic_bench.hookspecs import hookimpl
+from unic_bench.api.backbone import InputConfig, Modality
+from unic_bench.api.component import Task
+from unic_bench.api.dataset import Dataset, DatasetSplits, Split, manifest_of
+from unic_bench.api.hookspecs import hookimpl
 
 
 class Digits(Dataset):
@@ -30,7 +30,7 @@ class Digits(Dataset):
         import torch
         from sklearn.datasets import load_digits
 
-        from unic_bench.samples import TensorSamples
+        from unic_bench.datasets.common.tensors import TensorSamples
 
         bunch = load_digits()
         images = torch.from_numpy(bunch.images.astype(np.float32) / 16.0).unsqueeze(1)  # (N, 1, 8, 8) in [0, 1]

@@ -20,11 +20,11 @@ from typing import ClassVar, Optional
 import numpy as np
 from pydantic import Field
 
-from unic_bench.backbone import InputConfig, Modality
-from unic_bench.component import ParamsModel, Task
-from unic_bench.dataset import Dataset, DatasetSplits, Split, manifest_of
+from unic_bench.api.backbone import InputConfig, Modality
+from unic_bench.api.component import ParamsModel, Task
+from unic_bench.api.dataset import Dataset, DatasetSplits, Split, manifest_of
 from unic_bench.errors import BenchError
-from unic_bench.hookspecs import hookimpl
+from unic_bench.api.hookspecs import hookimpl
 
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 FILES = {
@@ -88,7 +88,7 @@ class FashionMnist(Dataset):
     def load(self, root: Path | None, input_config: InputConfig | None) -> DatasetSplits:
         import torch
 
-        from unic_bench.samples import TensorSamples, crop_flip
+        from unic_bench.datasets.common.tensors import TensorSamples, crop_flip
 
         dirs = candidate_dirs(root)
         params: FashionMnistParams = self.params  # type: ignore[assignment]

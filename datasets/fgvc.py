@@ -23,13 +23,13 @@ from typing import ClassVar
 
 import numpy as np
 
-from unic_bench.backbone import InputConfig
-from unic_bench.component import Task
-from unic_bench.dataset import DatasetSplits
-from unic_bench.disk import DiskDataset, relabel
+from unic_bench.api.backbone import InputConfig
+from unic_bench.api.component import Task
+from unic_bench.api.dataset import DatasetSplits
+from unic_bench.datasets.common.on_disk import DiskDataset, relabel
 from unic_bench.errors import BenchError
-from unic_bench.hookspecs import hookimpl
-from unic_bench.split_lists import split_list
+from unic_bench.api.hookspecs import hookimpl
+from unic_bench.datasets.common.split_lists import split_list
 
 Rows = tuple[list[str], np.ndarray]  # (image paths relative to the dataset folder, class ids)
 
@@ -44,7 +44,7 @@ class _SsbDataset(DiskDataset):
         """(class names by official id, {"train": rows, "test": rows})."""
 
     def load(self, root: Path | None, input_config: InputConfig | None) -> DatasetSplits:
-        from unic_bench.image_samples import image_split
+        from unic_bench.datasets.common.images import image_split
 
         base = self.require(root, *self.required)
         names, rows = self.read(base)

@@ -19,12 +19,12 @@ from typing import ClassVar, Optional
 import numpy as np
 from pydantic import Field
 
-from unic_bench.backbone import InputConfig
-from unic_bench.component import ParamsModel, Task
-from unic_bench.dataset import DatasetSplits
-from unic_bench.disk import IMG_EXTENSIONS, DiskDataset, list_images
+from unic_bench.api.backbone import InputConfig
+from unic_bench.api.component import ParamsModel, Task
+from unic_bench.api.dataset import DatasetSplits
+from unic_bench.datasets.common.on_disk import IMG_EXTENSIONS, DiskDataset, list_images
 from unic_bench.errors import BenchError
-from unic_bench.hookspecs import hookimpl
+from unic_bench.api.hookspecs import hookimpl
 
 
 class FolderParams(ParamsModel):
@@ -51,7 +51,7 @@ class Folder(DiskDataset):
     source = "your own images (one sub-folder per class, or a flat folder of images)"
 
     def load(self, root: Path | None, input_config: InputConfig | None) -> DatasetSplits:
-        from unic_bench.image_samples import image_split
+        from unic_bench.datasets.common.images import image_split
 
         base = self.require(root)
         k = self.params.num_clusters

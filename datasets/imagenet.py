@@ -24,13 +24,13 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-from unic_bench.backbone import InputConfig
-from unic_bench.component import ParamsModel, Task
-from unic_bench.dataset import DatasetSplits, Split
-from unic_bench.disk import DiskDataset, list_images
-from unic_bench.hookspecs import hookimpl
-from unic_bench.split_lists import split_list
-from unic_bench.transforms import PreResize
+from unic_bench.api.backbone import InputConfig
+from unic_bench.api.component import ParamsModel, Task
+from unic_bench.api.dataset import DatasetSplits, Split
+from unic_bench.datasets.common.on_disk import DiskDataset, list_images
+from unic_bench.api.hookspecs import hookimpl
+from unic_bench.datasets.common.split_lists import split_list
+from unic_bench.datasets.common.transforms import PreResize
 
 SOURCE = (
     "https://image-net.org/download (ILSVRC2012_img_train.tar, ILSVRC2012_img_val.tar and ILSVRC2012_devkit_t12.tar.gz; "
@@ -64,7 +64,7 @@ class _ImageNet(DiskDataset):
         """(wnids in label order, display names)."""
 
     def load(self, root: Path | None, input_config: InputConfig | None) -> DatasetSplits:
-        from unic_bench.image_samples import image_split
+        from unic_bench.datasets.common.images import image_split
 
         base = self.require(root, "train", "val")
         wnids, names = self.classes()

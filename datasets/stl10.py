@@ -14,12 +14,12 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-from unic_bench.backbone import InputConfig
-from unic_bench.component import ParamsModel, Task
-from unic_bench.dataset import DatasetSplits, Split, manifest_of
-from unic_bench.disk import DiskDataset
+from unic_bench.api.backbone import InputConfig
+from unic_bench.api.component import ParamsModel, Task
+from unic_bench.api.dataset import DatasetSplits, Split, manifest_of
+from unic_bench.datasets.common.on_disk import DiskDataset
 from unic_bench.errors import BenchError
-from unic_bench.hookspecs import hookimpl
+from unic_bench.api.hookspecs import hookimpl
 
 SIDE = 96
 
@@ -47,7 +47,7 @@ class Stl10(DiskDataset):
     expected_counts = {"train": 5_000, "test": 8_000}
 
     def load(self, root: Path | None, input_config: InputConfig | None) -> DatasetSplits:
-        from unic_bench.image_samples import image_split
+        from unic_bench.datasets.common.images import image_split
 
         extra = ("unlabeled_X.bin",) if self.params.fit_split == "train+unlabeled" else ()
         files = ("train_X.bin", "train_y.bin", "test_X.bin", "test_y.bin", "class_names.txt", *extra)

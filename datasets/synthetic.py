@@ -15,10 +15,10 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field
 
-from unic_bench.backbone import InputConfig, Modality
-from unic_bench.component import ParamsModel, Task
-from unic_bench.dataset import Dataset, DatasetSplits, Split, manifest_of
-from unic_bench.hookspecs import hookimpl
+from unic_bench.api.backbone import InputConfig, Modality
+from unic_bench.api.component import ParamsModel, Task
+from unic_bench.api.dataset import Dataset, DatasetSplits, Split, manifest_of
+from unic_bench.api.hookspecs import hookimpl
 
 
 class SyntheticParams(ParamsModel):
@@ -50,7 +50,7 @@ class Synthetic(Dataset):
     def load(self, root: Path | None, input_config: InputConfig | None) -> DatasetSplits:
         import torch
 
-        from unic_bench.samples import TensorSamples
+        from unic_bench.datasets.common.tensors import TensorSamples
 
         p: SyntheticParams = self.params  # type: ignore[assignment]
         rng = np.random.default_rng(p.data_seed)

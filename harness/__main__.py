@@ -1,5 +1,5 @@
 """``python -m unic_bench`` = the ``unic-bench`` command."""
 
-from unic_bench.cli import main
+from unic_bench.cli.app import main
 
 main()

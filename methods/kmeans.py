@@ -18,11 +18,11 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from unic_bench.component import ParamsModel, Task
-from unic_bench.hookspecs import hookimpl
-from unic_bench.method import Method
-from unic_bench.normalize import normalize
-from unic_bench.taskdata import Prediction, RunContext, TaskData
+from unic_bench.api.component import ParamsModel, Task
+from unic_bench.api.hookspecs import hookimpl
+from unic_bench.api.method import Method
+from unic_bench.methods.common.normalize import normalize
+from unic_bench.api.taskdata import Prediction, RunContext, TaskData
 
 
 class KMeansParams(ParamsModel):

@@ -48,13 +48,13 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from unic_bench.component import Task
-from unic_bench.hookspecs import hookimpl
-from unic_bench.method import Method
-from unic_bench.methods.heads import build_head
-from unic_bench.neighbors import knn
-from unic_bench.taskdata import Prediction, RunContext, TaskData
-from unic_bench.training import Encoder, Finetune, Trainer, TrainParams, resolve_finetune, seeded
+from unic_bench.api.component import Task
+from unic_bench.api.hookspecs import hookimpl
+from unic_bench.api.method import Method
+from unic_bench.methods.common.heads import build_head
+from unic_bench.methods.common.neighbors import knn
+from unic_bench.api.taskdata import Prediction, RunContext, TaskData
+from unic_bench.methods.common.training import Encoder, Finetune, Trainer, TrainParams, resolve_finetune, seeded
 
 EPS = 1e-8  # losses.py: probabilities are clamped at 1e-8 inside the entropy
 LOG_FLOOR = -100.0  # nn.BCELoss clamps log(x) at -100

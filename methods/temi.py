@@ -8,7 +8,7 @@ differs from ``main_args.py``'s argparse defaults; each such case is named below
   (README: 50; 25 in its IN-1K example). Embeddings are precomputed, no augmentation
   (``--precomputed``, ``embed_aug none``).
 - Heads (model_builders/multi_head.py): H = 16 DINO heads (README ``--num_heads=16``; see
-  :class:`~unic_bench.methods.heads.DINOHead`); a teacher copy of the heads follows the student by
+  :class:`~unic_bench.methods.common.heads.DINOHead`); a teacher copy of the heads follows the student by
   EMA, m on a cosine schedule from 0.996 to ``max_momentum_teacher`` (README 0.996, so constant;
   argparse default 1.0).
 - Loss (losses/multihead_losses.py, losses/loss_utils.py): student/teacher softmax at
@@ -44,13 +44,13 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from unic_bench.component import Task
-from unic_bench.hookspecs import hookimpl
-from unic_bench.method import Method
-from unic_bench.methods.heads import DINOHead
-from unic_bench.neighbors import knn
-from unic_bench.taskdata import Prediction, RunContext, TaskData
-from unic_bench.training import Encoder, Finetune, Trainer, TrainParams, resolve_finetune, seeded
+from unic_bench.api.component import Task
+from unic_bench.api.hookspecs import hookimpl
+from unic_bench.api.method import Method
+from unic_bench.methods.common.heads import DINOHead
+from unic_bench.methods.common.neighbors import knn
+from unic_bench.api.taskdata import Prediction, RunContext, TaskData
+from unic_bench.methods.common.training import Encoder, Finetune, Trainer, TrainParams, resolve_finetune, seeded
 
 
 class TEMIParams(TrainParams):

@@ -19,9 +19,9 @@ from pathlib import Path
 import pandas as pd
 
 from unic_bench.atomic import write_json
-from unic_bench.component import Task
+from unic_bench.api.component import Task
 from unic_bench.errors import BenchError
-from unic_bench.records import DisplayNames, RunRecord
+from unic_bench.run.records import DisplayNames, RunRecord
 
 REPO = Path(__file__).resolve().parents[1]
 CITATION = (

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from unic_bench.plugins import get_host
-from unic_bench.protocol import RunOptions, run_specs
-from unic_bench.spec import RunRequest, parse_set, resolve
+from unic_bench.plugins.host import get_host
+from unic_bench.run.protocol import RunOptions, run_specs
+from unic_bench.run.spec import RunRequest, parse_set, resolve
 
 
 def main() -> None:

@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from unic_bench.datasets.synthetic import Synthetic
-from unic_bench.gcd_split import labelled_indices
-from unic_bench.taskdata import FeatureSet, TaskData
+from unic_bench.run.gcd_split import labelled_indices
+from unic_bench.api.taskdata import FeatureSet, TaskData
 
 
 def synthetic(separation: float, imbalance: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -19,7 +19,7 @@ import timm
 import torch
 
 from unic_bench.backbones import resnet, vit
-from unic_bench.backbones.timm_base import TimmBackbone
+from unic_bench.backbones.common.timm_base import TimmBackbone
 from unic_bench.errors import BenchError
 
 torch.manual_seed(0)

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from unic_bench import plugins
+from unic_bench.plugins import host as plugins
 
 
 def test_demo_prints_both_leaderboards(cli: Any, tmp_path: Path) -> None:

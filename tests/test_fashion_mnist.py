@@ -14,7 +14,7 @@ import pytest
 from unic_bench.datasets import fashion_mnist
 from unic_bench.datasets.fashion_mnist import FashionMnist, read_idx
 from unic_bench.errors import BenchError
-from unic_bench.gcd_split import labelled_indices
+from unic_bench.run.gcd_split import labelled_indices
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
@@ -59,7 +59,7 @@ def test_reads_standard_layouts(tmp_path: Path, layout: str, gz: bool) -> None:
 
 
 def test_subsets_are_seeded_sorted_and_prepared(tmp_path: Path) -> None:
-    from unic_bench.backbone import InputConfig
+    from unic_bench.api.backbone import InputConfig
 
     arrays = make_files(tmp_path / "FashionMNIST/raw")
     cfg = InputConfig(32, (0.5,) * 3, (0.5,) * 3)

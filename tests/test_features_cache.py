@@ -11,8 +11,8 @@ import pytest
 
 from unic_bench.backbones.pixels import Pixels
 from unic_bench.datasets.digits import Digits
-from unic_bench.features import cache_key
-from unic_bench.hookspecs import hookimpl
+from unic_bench.run.features import cache_key
+from unic_bench.api.hookspecs import hookimpl
 
 FORWARDS: list[int] = []
 

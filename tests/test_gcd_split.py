@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from unic_bench.gcd_split import labelled_indices
+from unic_bench.run.gcd_split import labelled_indices
 
 
 def cifar_like_labels(n_classes: int, per_class: int) -> np.ndarray:

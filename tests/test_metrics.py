@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-from unic_bench.metrics import cluster_acc, clustering_metrics, gcd_metrics
+from unic_bench.run.metrics import cluster_acc, clustering_metrics, gcd_metrics
 
 
 def brute_force_maps(y_true: np.ndarray, y_pred: np.ndarray) -> list[tuple[float, dict[int, int]]]:

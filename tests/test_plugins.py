@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from unic_bench import plugins
+from unic_bench.plugins import host as plugins
 from unic_bench.errors import BenchError
-from unic_bench.hookspecs import hookimpl
-from unic_bench.method import Method
-from unic_bench.taskdata import Prediction, RunContext, TaskData
+from unic_bench.api.hookspecs import hookimpl
+from unic_bench.api.method import Method
+from unic_bench.api.taskdata import Prediction, RunContext, TaskData
 
 
 class FirstPoint(Method):
@@ -154,9 +154,9 @@ def test_entry_point_named_like_a_builtin_is_reported(monkeypatch: pytest.Monkey
 
 
 def test_aliases_resolve_and_clash() -> None:
-    from unic_bench.backbone import Backbone
+    from unic_bench.api.backbone import Backbone
     from unic_bench.backbones.pixels import Pixels
-    from unic_bench.registry import Registry
+    from unic_bench.plugins.registry import Registry
 
     class Aliased(Pixels):
         name = "dinov2-vitb14"

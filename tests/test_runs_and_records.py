@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from unic_bench.records import RunRecord, read_record
+from unic_bench.run.records import RunRecord, read_record
 
 DIGITS = ["--backbone", "pixels", "--dataset", "digits"]
 

@@ -7,8 +7,8 @@ import sys
 
 PROBE = """
 import sys
-from unic_bench import plugins
-from unic_bench.cli import main
+from unic_bench.plugins import host as plugins
+from unic_bench.cli.app import main
 try:
     main(["--help"])
 except SystemExit as exc:

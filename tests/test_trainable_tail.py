@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from unic_bench.backbones import efficientnet, resnet, vit
-from unic_bench.backbones.timm_base import TimmBackbone
+from unic_bench.backbones.common.timm_base import TimmBackbone
 from unic_bench.errors import BenchError
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from unic_bench.backbone import InputConfig
-from unic_bench.transforms import IMAGENET_MEAN, IMAGENET_STD, image_transform
+from unic_bench.api.backbone import InputConfig
+from unic_bench.datasets.common.transforms import IMAGENET_MEAN, IMAGENET_STD, image_transform
 
 CFG = InputConfig(224, IMAGENET_MEAN, IMAGENET_STD, interpolation="bicubic", crop_pct=0.875)
 

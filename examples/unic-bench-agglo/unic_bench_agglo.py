@@ -10,10 +10,10 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from unic_bench.component import ParamsModel
-from unic_bench.hookspecs import hookimpl
-from unic_bench.method import Method
-from unic_bench.taskdata import Prediction, RunContext, TaskData
+from unic_bench.api.component import ParamsModel
+from unic_bench.api.hookspecs import hookimpl
+from unic_bench.api.method import Method
+from unic_bench.api.taskdata import Prediction, RunContext, TaskData
 
 
 class AggloParams(ParamsModel):

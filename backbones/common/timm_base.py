@@ -1,0 +1,103 @@
+"""The shared base of the pretrained backbones: a timm model + an official weights file.
+
+``build()`` creates the timm architecture with ``num_classes=0`` (so ``model(x)`` is the
+clustering feature: CLS after the final norm for ViTs, average pool for CNNs), reads the
+weights with ``weights_only=True``, remaps the official layout to timm's names and loads it
+strictly. Family modules (vit.py, resnet.py, efficientnet.py) add how to cut the model into a
+frozen trunk and a trainable tail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import Field
+
+from unic_bench.api.backbone import Backbone, InputConfig, TailSplit
+from unic_bench.api.component import ParamsModel
+from unic_bench.errors import BenchError
+from unic_bench.backbones.common.weights import WeightSource, load_strict, read_checkpoint
+
+if TYPE_CHECKING:
+    import torch
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+HALF = (0.5, 0.5, 0.5)
+
+
+class TimmParams(ParamsModel):
+    img_size: int = Field(224, ge=16, description="Input resolution (224 = the paper's; ViT position embeddings are resampled)")
+
+
+class TimmBackbone(Backbone):
+    """Subclass per backbone: set the timm name, weight source, remap and normalisation."""
+
+    Params: ClassVar[type[ParamsModel]] = TimmParams
+    accepts_weights = True
+    timm_name: ClassVar[str]
+    weight_source: ClassVar[WeightSource]
+    remap: ClassVar[Callable[[Any], dict[str, Any]]]
+    mean: ClassVar[tuple[float, float, float]] = IMAGENET_MEAN
+    std: ClassVar[tuple[float, float, float]] = IMAGENET_STD
+    interpolation: ClassVar[str] = "bicubic"
+    crop_pct: ClassVar[float] = 0.875
+
+    def __init__(self, params: ParamsModel | None = None, weights: Path | None = None, **overrides: Any) -> None:
+        super().__init__(params, weights, **overrides)
+        self._resolved: Path | None = None
+
+    def weights_file(self) -> Path:
+        """``--weights`` if given, else the official file (HF/torch cache, then download)."""
+        if self._resolved is None:
+            self._resolved = Path(self.weights) if self.weights is not None else self.weight_source.resolve(self.name)
+            if not self._resolved.is_file():
+                raise BenchError(f"weights file '{self._resolved}' for backbone '{self.name}' does not exist")
+        return self._resolved
+
+    def input_config(self) -> InputConfig:
+        return InputConfig(self.params.img_size, self.mean, self.std, self.interpolation, self.crop_pct)  # type: ignore[attr-defined]
+
+    def create(self) -> torch.nn.Module:
+        """The randomly initialised architecture (no download: timm's ``pretrained`` stays off)."""
+        import timm
+
+        return timm.create_model(self.timm_name, pretrained=False, num_classes=0, **self.model_kwargs())
+
+    def model_kwargs(self) -> dict[str, Any]:
+        return {}
+
+    def adapt(self, state_dict: dict[str, Any], model: torch.nn.Module) -> dict[str, Any]:
+        """Architecture-specific fixes after the remap (ViT: timm's checkpoint filter)."""
+        return state_dict
+
+    def build(self) -> torch.nn.Module:
+        """Architecture on the meta device (no wasted random init), then the file's tensors, strictly."""
+        import torch
+
+        path = self.weights_file()
+        with torch.device("meta"):
+            model = self.create()
+        state_dict = self.adapt(type(self).remap(read_checkpoint(path)), model)
+        state_dict = {k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in state_dict.items()}  # fp16 -> fp32
+        load_strict(model, state_dict, str(path), assign=True)
+        return model.eval()
+
+    def trainable_tail(self, model: torch.nn.Module, n: int = 1) -> TailSplit:
+        units = self.tail_units(model)
+        if not 1 <= n <= len(units):
+            raise BenchError(f"backbone '{self.name}' has {len(units)} {self.tail_unit}s; cannot finetune the last {n}")
+        split = self.split(model, n)
+        split.trunk.requires_grad_(False).eval()
+        split.tail.requires_grad_(True)
+        return split
+
+    def tail_units(self, model: torch.nn.Module) -> torch.nn.Sequential:
+        """The sequence whose last n entries ``trainable_tail(n)`` unfreezes."""
+        raise NotImplementedError
+
+    def split(self, model: torch.nn.Module, n: int) -> TailSplit:
+        raise NotImplementedError
+

@@ -1,0 +1,1 @@
+"""What the dataset plugins share: on-disk checks, image/tensor sample access, transforms, downloaded split lists."""

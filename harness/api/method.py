@@ -1,0 +1,39 @@
+"""The method plugin API, shaped like a scikit-learn estimator: ``fit_predict(data, ctx)``."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any, ClassVar
+
+from unic_bench.api.component import Component, ParamsModel, Task
+from unic_bench.api.taskdata import Prediction, RunContext, TaskData
+
+
+class Method(Component):
+    """Subclass per method; register the class from a ``register_methods`` hook.
+
+    ``Params`` holds the hyperparameters with the paper's defaults; an instance is built with
+    validated params (``Method(params)``, or ``Method(n_init=5)`` from Python).
+    """
+
+    kind: ClassVar[str] = "method"
+    tasks: ClassVar[frozenset[Task]] = frozenset()
+    paper: ClassVar[str] = ""
+
+    def __init__(self, params: ParamsModel | None = None, **overrides: Any) -> None:
+        if params is not None and overrides:
+            raise TypeError("pass either a Params instance or keyword overrides, not both")
+        self.params = params if params is not None else self.validate_params(overrides)
+
+    @classmethod
+    def defaults_for(cls, dataset: str, task: Task) -> dict[str, Any]:
+        """Per-dataset defaults that replace ``Params``' (e.g. a paper's per-dataset settings).
+
+        Applied when a spec is resolved, before the user's ``--set``, so records show the values
+        actually used.
+        """
+        return {}
+
+    @abstractmethod
+    def fit_predict(self, data: TaskData, ctx: RunContext) -> Prediction:
+        """Fit on ``data.train`` (and ``data.train_labels`` for GCD); return eval-set clusters."""

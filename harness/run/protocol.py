@@ -1,0 +1,337 @@
+"""The shared protocol: RunSpec -> dataset -> features -> method -> metrics -> record.
+
+Clustering: fit on the train split, score ACC/NMI/ARI on the eval split (plus train-split
+metrics when the method returns train assignments). GCD: fit on labelled + unlabelled train
+images, score All/Old/New on the unlabelled ones (v2 by default; the variant is recorded).
+Every spec is validated before anything runs, and a record is written only for a finished run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from unic_bench.api.backbone import Backbone, file_sha256
+from unic_bench.api.dataset import Dataset, DatasetSplits
+from unic_bench.run.device import resolve_device
+from unic_bench.errors import BenchError, unknown_choice
+from unic_bench.run.features import cached_features
+from unic_bench.run.gcd_split import labelled_indices
+from unic_bench.run.metrics import clustering_metrics, gcd_metrics
+from unic_bench.plugins.host import PluginHost, get_host
+from unic_bench.run.records import DisplayNames, RunRecord, environment, read_record, record_path, write_record
+from unic_bench.run.seeding import seed_everything
+from unic_bench.run.spec import RunSpec
+from unic_bench.datasets.common.split_lists import splits_dir
+from unic_bench.api.taskdata import FeatureSet, ImageAccess, Prediction, Progress, RunContext, TaskData, no_progress
+
+Overwrite = Literal["never", "only-missing", "always"]
+OVERWRITE_CHOICES: tuple[Overwrite, ...] = ("never", "only-missing", "always")
+DATA_ENV = "UNIC_BENCH_DATA"
+UNLABELLED_NOTE = "labels unknown (unlabelled images): assignments written, no metrics"
+
+
+@dataclass
+class RunOptions:
+    """How to run (never part of a record's identity)."""
+
+    device: str = "auto"
+    data_root: Path | None = None
+    results_dir: Path = Path("results")
+    overwrite: Overwrite = "only-missing"
+    cache_dir: Path | None = None
+    progress: Progress = no_progress
+    splits_dir: Path | None = None  # local copies of downloaded class lists (--splits-dir)
+    weights: Path | None = None  # --weights FILE (its checksum is in the spec: RunSpec.weights_sha256)
+    batch_size: int = 256  # feature extraction
+    num_workers: int = 0
+
+
+@dataclass
+class Outcome:
+    spec: RunSpec
+    path: Path
+    record: RunRecord
+    reused: bool  # True when an existing record was kept (--overwrite only-missing)
+
+
+def data_root_for(dataset: type[Dataset], options: RunOptions) -> Path | None:
+    """``--data-root`` or ``$UNIC_BENCH_DATA``; must exist when given, and when the dataset needs one."""
+    raw = options.data_root or os.environ.get(DATA_ENV)
+    root = Path(raw).expanduser() if raw else None
+    if root is not None and not root.is_dir():
+        raise BenchError(f"data root '{root}' does not exist or is not a folder")
+    if root is None and dataset.needs_root:
+        raise BenchError(f"dataset '{dataset.name}' reads files: pass --data-root DIR or set {DATA_ENV}")
+    return root
+
+
+@dataclass
+class _Loaded:
+    backbone: Backbone
+    splits: DatasetSplits
+    features: dict[str, np.ndarray] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
+
+
+class Runner:
+    """Runs validated specs; seeds of one configuration share the loaded dataset and features."""
+
+    def __init__(self, options: RunOptions, host: PluginHost | None = None) -> None:
+        self.options = options
+        self.host = host or get_host()
+        self._loaded: dict[str, _Loaded] = {}
+
+    def plan(self, specs: Sequence[RunSpec]) -> list[tuple[RunSpec, Path, RunRecord | None]]:
+        """Check data roots and the overwrite policy for every spec before running any."""
+        if self.options.overwrite not in OVERWRITE_CHOICES:
+            raise unknown_choice("--overwrite value", self.options.overwrite, OVERWRITE_CHOICES)
+        planned = []
+        for spec in specs:
+            data_root_for(self.host.datasets.get(spec.dataset), self.options)
+            path = record_path(self.options.results_dir, spec)
+            existing = read_record(path) if path.exists() else None
+            if existing is not None and self.options.overwrite == "never":
+                raise BenchError(f"record '{path}' exists and --overwrite is 'never' (valid: never, only-missing, always)")
+            keep = existing if self.options.overwrite == "only-missing" else None
+            planned.append((spec, path, keep))
+        return planned
+
+    def run(self, specs: Sequence[RunSpec]) -> list[Outcome]:
+        outcomes = []
+        for spec, path, existing in self.plan(specs):
+            if existing is not None:
+                outcomes.append(Outcome(spec, path, existing, reused=True))
+                continue
+            record, eval_indices, assignments, eval_ids = self.execute(spec)
+            write_record(record, path, eval_indices, assignments, eval_ids)
+            shutil.rmtree(self.checkpoint_dir(spec), ignore_errors=True)  # only an unfinished run resumes
+            outcomes.append(Outcome(spec, path, record, reused=False))
+        return outcomes
+
+    def checkpoint_dir(self, spec: RunSpec) -> Path:
+        """Where a training method checkpoints each epoch; a rerun of the same spec resumes from it."""
+        return Path(self.options.results_dir) / "checkpoints" / spec.run_id
+
+    def _load(self, spec: RunSpec, device: str) -> tuple[_Loaded, list[str]]:
+        backbone_cls = self.host.backbones.get(spec.backbone)
+        dataset_cls = self.host.datasets.get(spec.dataset)
+        backbone = backbone_cls(backbone_cls.Params(**spec.backbone_params), weights=self._weights_for(spec))
+        dataset = dataset_cls(dataset_cls.Params(**spec.dataset_params))
+        memo_key = f"{backbone.identity()}|{spec.dataset}|{spec.dataset_params}"
+        if memo_key not in self._loaded:
+            with splits_dir(self.options.splits_dir):
+                splits = dataset.load(data_root_for(dataset_cls, self.options), backbone.input_config())
+            self._loaded[memo_key] = _Loaded(backbone, splits)
+        loaded = self._loaded[memo_key]
+        needed = list(dict.fromkeys(loaded.splits.clustering if spec.task == "clustering" else [loaded.splits.gcd_split]))
+        for name in needed:
+            if name not in loaded.features:
+                loaded.features[name], loaded.keys[name] = cached_features(
+                    backbone, spec.dataset, spec.dataset_params, loaded.splits.splits[name], device,
+                    self.options.cache_dir, self.options.progress, self.options.batch_size, self.options.num_workers,
+                )
+        return loaded, needed
+
+    def _weights_for(self, spec: RunSpec) -> Path | None:
+        """The ``--weights`` file a spec was resolved with; it must still be the same file."""
+        if spec.weights_sha256 is None:
+            return None
+        path = self.options.weights
+        if path is None or not Path(path).is_file() or file_sha256(Path(path)) != spec.weights_sha256:
+            raise BenchError(f"run {spec.run_id} needs the weights file with sha256 {spec.weights_sha256}; pass it with --weights")
+        return Path(path)
+
+    def execute(self, spec: RunSpec) -> tuple[RunRecord, np.ndarray, np.ndarray, list[str] | None]:
+        """Run one spec; returns its record, the eval-set dataset indices and assignments, and the
+        eval items' names when the dataset gives them (``folder``: assignments are written by file)."""
+        start = time.perf_counter()
+        device = resolve_device(self.options.device)
+        loaded, needed = self._load(spec, device)
+        backbone = loaded.backbone if self.host.datasets.get(spec.dataset).modality == "image" else None
+        inputs = task_inputs(spec, loaded.splits, loaded.features, pin=device.startswith("cuda"), backbone=backbone)
+        features_done = time.perf_counter()
+
+        method_cls = self.host.methods.get(spec.method)
+        method = method_cls(method_cls.Params(**spec.method_params))
+        seed_everything(spec.seed)
+        ctx = RunContext(
+            device=device,
+            seed=spec.seed,
+            checkpoint_dir=self.checkpoint_dir(spec),
+            progress=self.options.progress,
+        )
+        prediction = method.fit_predict(inputs.data, ctx)
+        fit_done = time.perf_counter()
+        assignments = _check_prediction(prediction, len(inputs.data.eval), spec.method)
+        metrics, variant, train_metrics = score(spec, inputs, assignments, prediction.train_assignments)
+        diagnostics = dict(prediction.diagnostics)
+        if prediction.report is not None and (inputs.fit_truth >= 0).all():
+            diagnostics.update(prediction.report(inputs.fit_truth))
+
+        defaults = method_cls.validate_params(method_cls.defaults_for(spec.dataset, spec.task)).model_dump(mode="json")
+        backbone_cls, dataset_cls = self.host.backbones.get(spec.backbone), self.host.datasets.get(spec.dataset)
+        record = RunRecord(
+            run_id=spec.run_id,
+            source="measured",
+            task=spec.task,
+            method=spec.method,
+            backbone=spec.backbone,
+            dataset=spec.dataset,
+            display=DisplayNames(
+                method=method_cls.label(),
+                backbone=backbone_cls.label(),
+                dataset=dataset_cls.label(),
+                pretraining=backbone_cls.pretraining,
+            ),
+            seed=spec.seed,
+            metric_variant=variant,
+            metrics=metrics,
+            train_metrics=train_metrics,
+            spec=spec,
+            params_changed={k: v for k, v in spec.method_params.items() if defaults.get(k) != v},
+            n_train=len(inputs.data.train),
+            n_eval=len(inputs.data.eval),
+            timings={
+                "features_s": features_done - start,
+                "fit_s": fit_done - features_done,
+                "total_s": time.perf_counter() - start,
+            },
+            feature_cache_keys={name: loaded.keys[name] for name in needed},
+            weights=weights_info(loaded.backbone),
+            environment=environment(device),
+            labelled_indices=inputs.labelled.tolist() if inputs.labelled is not None else None,
+            epoch_log=ctx.log,
+            diagnostics=diagnostics,
+            note=None if metrics else UNLABELLED_NOTE,
+        )
+        ids = loaded.splits.splits[inputs.eval_split].ids
+        eval_ids = None if ids is None else [ids[i] for i in inputs.data.eval.indices]
+        return record, inputs.data.eval.indices, assignments, eval_ids
+
+
+@dataclass
+class TaskInputs:
+    """What the method sees (``data``) and what the protocol keeps back to score it."""
+
+    data: TaskData
+    fit_truth: np.ndarray
+    eval_truth: np.ndarray
+    fit_split: str
+    eval_split: str
+    labelled: np.ndarray | None = None  # GCD: positions of D_L in the fit split
+
+
+def task_inputs(
+    spec: RunSpec, splits: DatasetSplits, features: dict[str, np.ndarray], pin: bool = False, backbone: Backbone | None = None
+) -> TaskInputs:
+    """Clustering: train split -> eval split. GCD: all train images, eval = the unlabelled ones.
+
+    With a ``backbone`` (image datasets), the method also gets the images, for finetuning.
+    """
+    import torch
+    from torch.utils.data import Subset
+
+    def images(fit_name: str, eval_name: str, eval_rows: np.ndarray | None = None) -> ImageAccess | None:
+        if backbone is None:
+            return None
+        fit, evaluated = splits.splits[fit_name], splits.splits[eval_name]
+        eval_samples = evaluated.samples if eval_rows is None else Subset(evaluated.samples, eval_rows.tolist())
+        return ImageAccess(backbone, fit.train_samples or fit.samples, fit.samples, eval_samples)
+
+    def feature_set(name: str, rows: np.ndarray | None = None) -> FeatureSet:
+        feats = features[name] if rows is None else features[name][rows]
+        tensor = torch.from_numpy(feats)
+        indices = np.arange(len(features[name])) if rows is None else rows
+        return FeatureSet(tensor.pin_memory() if pin else tensor, indices.astype(np.int64))
+
+    if spec.task == "clustering":
+        fit_name, eval_name = splits.clustering
+        data = TaskData(
+            "clustering",
+            splits.num_classes,
+            feature_set(fit_name),
+            feature_set(eval_name),
+            images=images(fit_name, eval_name),
+            dataset=spec.dataset,
+        )
+        return TaskInputs(data, splits.splits[fit_name].labels, splits.splits[eval_name].labels, fit_name, eval_name)
+    name = splits.gcd_split
+    assert name is not None  # guaranteed by the dataset declaring the gcd task
+    truth = splits.splits[name].labels
+    labelled = labelled_indices(truth, splits.gcd_old_classes)
+    train_labels = np.full(len(truth), -1, dtype=np.int64)
+    train_labels[labelled] = truth[labelled]
+    unlabelled = np.flatnonzero(train_labels < 0)
+    data = TaskData(
+        "gcd",
+        splits.num_classes,
+        feature_set(name),
+        feature_set(name, unlabelled),
+        train_labels,
+        tuple(splits.gcd_old_classes),
+        images(name, name, unlabelled),
+        spec.dataset,
+    )
+    return TaskInputs(data, truth, truth[unlabelled], name, name, labelled)
+
+
+def score(
+    spec: RunSpec, inputs: TaskInputs, assignments: np.ndarray, train_assignments: np.ndarray | None
+) -> tuple[dict[str, float], str, dict[str, float]]:
+    """(eval metrics, metric variant, train-split metrics when the method gave them and they differ).
+
+    Train items labelled -1 (unknown: STL-10's unlabeled images) are left out of the train metrics;
+    an eval split without any known label (the user's unlabelled images) gets no metrics.
+    """
+    if not (inputs.eval_truth >= 0).any():
+        return {}, "hungarian", {}
+    if spec.task == "gcd":
+        old = inputs.data.old_classes
+        return gcd_metrics(inputs.eval_truth, assignments, old, spec.gcd_metric), f"gcd-{spec.gcd_metric}", {}
+    train_metrics: dict[str, float] = {}
+    if train_assignments is not None and inputs.fit_split != inputs.eval_split:
+        known = inputs.fit_truth >= 0
+        train_metrics = clustering_metrics(inputs.fit_truth[known], np.asarray(train_assignments)[known])
+    return clustering_metrics(inputs.eval_truth, assignments), "hungarian", train_metrics
+
+
+def _check_prediction(prediction: Prediction, n_eval: int, method: str) -> np.ndarray:
+    labels = np.asarray(prediction.labels)
+    if labels.shape != (n_eval,) or not np.issubdtype(labels.dtype, np.integer):
+        raise RuntimeError(f"method '{method}' returned labels of shape {labels.shape} and dtype {labels.dtype}; expected ({n_eval},) integers")
+    return labels.astype(np.int64)
+
+
+def extract_features(
+    backbone: Backbone, dataset: Dataset, options: RunOptions
+) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Fill the feature cache for every split of ``dataset`` (``unic-bench extract``): split -> (shape, key)."""
+    device = resolve_device(options.device)
+    splits = dataset.load(data_root_for(type(dataset), options), backbone.input_config())
+    dataset_params = dataset.params.model_dump(mode="json")
+    out = {}
+    for name, split in splits.splits.items():
+        array, key = cached_features(
+            backbone, dataset.name, dataset_params, split, device, options.cache_dir, options.progress,
+            options.batch_size, options.num_workers,
+        )
+        out[name] = (tuple(array.shape), key)
+    return out
+
+
+def weights_info(backbone: Backbone) -> dict[str, str] | None:
+    path, digest = backbone.weights_file(), backbone.weights_sha256()
+    return None if path is None or digest is None else {"name": Path(path).name, "sha256": digest}
+
+
+def run_specs(specs: Sequence[RunSpec], options: RunOptions, host: PluginHost | None = None) -> list[Outcome]:
+    """Validate, then run every spec (skipping finished ones under ``only-missing``)."""
+    return Runner(options, host).run(specs)

@@ -1,0 +1,179 @@
+"""Run specifications: what the user asks for (RunRequest) and the canonical runs (RunSpec).
+
+A RunSpec holds canonical names and the *complete* validated parameters (defaults filled in),
+so two requests that mean the same run hash to the same record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from unic_bench.api.backbone import Backbone, file_sha256
+from unic_bench.api.component import Task, describe_validation_error
+from unic_bench.errors import BenchError
+from unic_bench.plugins.host import PluginHost
+
+GcdMetric = Literal["v2", "v1"]
+PARAM_PREFIXES = ("method", "backbone", "dataset")
+
+
+class RunSpec(BaseModel):
+    """One run: everything that determines its result, and nothing that does not (device, paths)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: str
+    backbone: str
+    dataset: str
+    task: Task
+    seed: int = 0
+    method_params: dict[str, Any] = Field(default_factory=dict)
+    backbone_params: dict[str, Any] = Field(default_factory=dict)
+    dataset_params: dict[str, Any] = Field(default_factory=dict)
+    gcd_metric: GcdMetric = "v2"
+    weights_sha256: Optional[str] = None  # only for a user's --weights file; official weights follow from the name
+
+    def canonical_json(self) -> str:
+        """Sorted-key JSON; ``weights_sha256`` appears only when set, so runs on official weights keep their ids."""
+        data = self.model_dump(mode="json")
+        if data["weights_sha256"] is None:
+            del data["weights_sha256"]
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+    @property
+    def run_id(self) -> str:
+        """Hash of the canonical spec: a rerun of the same spec lands on the same record."""
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
+
+
+class RunRequest(BaseModel):
+    """The user's request, from CLI flags and/or ``--config spec.yaml`` (same keys)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: str
+    backbone: str
+    dataset: str
+    task: Task = "clustering"
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    set: dict[str, Any] = Field(default_factory=dict)
+    gcd_metric: GcdMetric = "v2"
+    weights: Optional[Path] = None  # a weights file replacing the backbone's official one
+
+    @classmethod
+    def build(cls, values: Mapping[str, Any]) -> RunRequest:
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            raise BenchError(describe_validation_error(exc, cls, "the run spec")) from None
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1,2"`` -> ``[0, 1, 2]``; anything else is a one-line error."""
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip() != ""]
+    except ValueError:
+        raise BenchError(f"invalid seeds '{text}': expected integers separated by commas, e.g. 0,1,2") from None
+    if not seeds:
+        raise BenchError(f"invalid seeds '{text}': expected at least one integer")
+    return seeds
+
+
+def parse_set(items: Iterable[str]) -> dict[str, Any]:
+    """``["n_init=5", "dataset.n_train=100"]`` -> ``{"n_init": 5, "dataset.n_train": 100}`` (YAML scalars)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise BenchError(f"invalid --set '{item}': expected key=value (e.g. --set n_init=10)")
+        try:
+            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            out[key.strip()] = raw
+    return out
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    """Read a YAML run spec; its keys are the long CLI flags (``seeds``, ``set``, ``data_root`` ...)."""
+    if not path.is_file():
+        raise BenchError(f"config file '{path}' does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise BenchError(f"config file '{path}' is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise BenchError(f"config file '{path}' must hold a mapping of flags (method: kmeans, ...)")
+    return data
+
+
+def split_params(overrides: Mapping[str, Any], dataset_only: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
+    """Route ``--set`` keys: ``dataset.x``/``backbone.x`` to those plugins, keys in ``dataset_only``
+    (declared by the dataset but not the method, e.g. ``num_clusters``) to the dataset, the rest to the method."""
+    routed: dict[str, dict[str, Any]] = {p: {} for p in PARAM_PREFIXES}
+    dataset_only = set(dataset_only)
+    for key, value in overrides.items():
+        prefix, dot, rest = key.partition(".")
+        if dot and prefix in PARAM_PREFIXES:
+            routed[prefix][rest] = value
+        else:
+            routed["dataset" if key in dataset_only else "method"][key] = value
+    return routed
+
+
+def weights_checksum(backbone: type[Backbone], path: Path) -> str:
+    """sha256 of a ``--weights`` file, after checking the backbone takes weights and the file exists."""
+    if not backbone.accepts_weights:
+        raise BenchError(f"backbone '{backbone.name}' has no pretrained weights to replace; drop --weights")
+    if not path.is_file():
+        raise BenchError(f"weights file '{path}' does not exist")
+    return file_sha256(path)
+
+
+def resolve(request: RunRequest, host: PluginHost) -> list[RunSpec]:
+    """Validate names, task support and params; one RunSpec per seed. Raises BenchError."""
+    method = host.methods.get(request.method)
+    backbone = host.backbones.get(request.backbone)
+    dataset = host.datasets.get(request.dataset)
+    if request.task not in method.tasks:
+        raise BenchError(
+            f"method '{method.name}' does not support task '{request.task}' (it supports: {', '.join(sorted(method.tasks))})"
+        )
+    if request.task not in dataset.tasks:
+        raise BenchError(
+            f"dataset '{dataset.name}' does not support task '{request.task}' (it supports: {', '.join(sorted(dataset.tasks))})"
+        )
+    if backbone.accepts != dataset.modality:
+        fitting = sorted(b.name for b in host.backbones if b.accepts == dataset.modality)
+        raise BenchError(
+            f"backbone '{backbone.name}' takes {backbone.accepts} inputs but dataset '{dataset.name}' "
+            f"provides {dataset.modality} (valid backbones: {', '.join(fitting)})"
+        )
+    weights_sha256 = None if request.weights is None else weights_checksum(backbone, request.weights)
+    routed = split_params(request.set, set(dataset.Params.model_fields) - set(method.Params.model_fields))
+    params = {
+        "method_params": method.validate_params({**method.defaults_for(dataset.name, request.task), **routed["method"]}).model_dump(
+            mode="json"
+        ),
+        "backbone_params": backbone.validate_params(routed["backbone"]).model_dump(mode="json"),
+        "dataset_params": dataset.validate_params(routed["dataset"]).model_dump(mode="json"),
+    }
+    return [
+        RunSpec(
+            method=method.name,
+            backbone=backbone.name,
+            dataset=dataset.name,
+            task=request.task,
+            seed=seed,
+            gcd_metric=request.gcd_metric if request.task == "gcd" else "v2",  # no bearing on clustering
+            weights_sha256=weights_sha256,
+            **params,
+        )
+        for seed in request.seeds
+    ]

@@ -1,0 +1,315 @@
+"""Shared training machinery for methods that learn a clustering head: UNIC, SCAN, TEMI.
+
+A method supplies three things: which dataset rows go together in a training example (an
+``(n, m)`` array of train-row tuples per epoch, e.g. anchor/positive/negative), a module of its
+own trainable parts (heads), and an objective mapping a batch of embeddings ``(B, m, D)`` to
+named loss terms. This module does the rest the same way for every method:
+
+- ``finetune=none``: the head trains on the cached frozen features, already on the device
+  (fast on CPU; no image is decoded).
+- ``finetune=last-block``: images (the dataset's train transform) go through the backbone's
+  frozen trunk under ``no_grad`` and its trainable tail (``Backbone.trainable_tail``), with
+  autocast on CUDA, pinned memory and persistent workers.
+- Adam/AdamW/SGD with cosine annealing or a constant rate (optional linear warm-up), optional
+  DINO-style parameter groups (no weight decay on biases and 1-d parameters), a per-epoch log of
+  every loss term, and a checkpoint after every epoch that a rerun resumes from.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pickle
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from unic_bench.api.component import ParamsModel
+from unic_bench.errors import BenchError
+from unic_bench.api.taskdata import RunContext, TaskData
+
+Finetune = Literal["auto", "none", "last-block"]
+CHECKPOINT_NAME = "training.pt"
+
+
+class TrainParams(ParamsModel):
+    """Optimisation settings every trained method shares; each method sets its paper's defaults."""
+
+    finetune: Finetune = Field("auto", description="auto = last-block when the backbone has blocks, else none")
+    epochs: int = Field(100, ge=1)
+    batch_size: int = Field(128, ge=1)
+    lr: float = Field(1e-4, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum (ignored by Adam/AdamW)")
+    schedule: Literal["cosine", "constant"] = Field("cosine", description="lr after the warm-up: cosine to 0, or constant")
+    warmup_epochs: int = Field(0, ge=0, description="linear warm-up before the schedule")
+    decay_1d: bool = Field(True, description="False = no weight decay on biases and 1-d parameters (DINO/TEMI param groups)")
+    workers: int = Field(4, ge=0, description="DataLoader workers when images are decoded (last-block)")
+
+
+def resolve_finetune(mode: Finetune, data: TaskData) -> Literal["none", "last-block"]:
+    """``auto`` finetunes the last block whenever the backbone has one (the UNIC/SCAN-ViT setting)."""
+    can = data.images is not None and data.images.backbone.finetunable
+    if mode == "auto":
+        return "last-block" if can else "none"
+    if mode == "last-block" and not can:
+        name = data.images.backbone.name if data.images is not None else "identity"
+        raise BenchError(f"finetune=last-block needs a backbone with blocks; '{name}' has none (valid: auto, none)")
+    return mode
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Initialise modules from ``seed`` without disturbing the global RNG (a method's result then
+    depends on ``ctx.seed`` alone, also when called outside the protocol)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def autocast(device: str) -> torch.autocast:
+    """bf16 autocast on CUDA (no loss scaling needed); a no-op on the CPU."""
+    return torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda"))
+
+
+class _TupleImages(Dataset):
+    """``dataset[(i, j, k)]`` = the images of train rows i, j, k stacked: ``(m, C, H, W)``."""
+
+    def __init__(self, images: Dataset) -> None:
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)  # type: ignore[arg-type]
+
+    def __getitem__(self, rows: tuple[int, ...]) -> torch.Tensor:
+        return torch.stack([self.images[row] for row in rows])
+
+
+class _EpochBatches(Sampler[list[tuple[int, ...]]]):
+    """Batches of the current epoch's tuples. It lives in the main process, so one DataLoader
+    with persistent workers serves every epoch although the tuples change each epoch."""
+
+    def __init__(self, batch_size: int) -> None:
+        self.batch_size = batch_size
+        self.tuples = np.zeros((0, 1), dtype=np.int64)
+
+    def __len__(self) -> int:
+        return -(-len(self.tuples) // self.batch_size)
+
+    def __iter__(self) -> Iterator[list[tuple[int, ...]]]:
+        for start in range(0, len(self.tuples), self.batch_size):
+            yield [tuple(map(int, row)) for row in self.tuples[start : start + self.batch_size]]
+
+
+class Encoder(nn.Module):
+    """Train rows -> the embeddings a head sees, frozen or through the trainable last block.
+
+    ``frozen``: the cached features (moved to the device once). ``last-block``: the backbone's
+    frozen trunk (no_grad) and trainable tail. ``embed(which)`` gives the embeddings used for
+    prediction (``train`` or ``eval`` rows, the feature-extraction transform).
+    """
+
+    def __init__(self, data: TaskData, mode: Literal["none", "last-block"], device: str, workers: int = 4) -> None:
+        super().__init__()
+        self.data, self.mode, self.device, self.workers = data, mode, device, workers
+        self.train_features = data.train.features.to(device, non_blocking=True)
+        self.trunk: nn.Module | None = None
+        self.tail: nn.Module | None = None
+        self._epoch_batches: _EpochBatches | None = None
+        self._epoch_loader: DataLoader | None = None
+        if mode == "last-block":
+            assert data.images is not None
+            backbone = data.images.backbone
+            split = backbone.trainable_tail(backbone.build(), n=1)
+            self.trunk, self.tail = split.trunk.to(device).eval(), split.tail.to(device)
+
+    def _loader(self, dataset: Dataset, **batching: Any) -> DataLoader:
+        workers = min(self.workers, os.cpu_count() or 1)
+        persistent = workers > 0 and "batch_sampler" in batching  # the training loader is reused every epoch
+        return DataLoader(dataset, num_workers=workers, pin_memory=self.device.startswith("cuda"), persistent_workers=persistent, **batching)
+
+    def _through_tail(self, images: torch.Tensor) -> torch.Tensor:
+        assert self.trunk is not None and self.tail is not None
+        images = images.to(self.device, non_blocking=True)
+        if self.device.startswith("cuda") and images.ndim == 4:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with autocast(self.device):
+            with torch.no_grad():
+                hidden = self.trunk(images)
+            return self.tail(hidden).float()
+
+    def batches(self, tuples: torch.Tensor, batch_size: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Shuffled batches of one epoch: ``(rows (B, m) on the device, embeddings (B, m, D))``."""
+        tuples = tuples.to(generator.device)
+        tuples = tuples[torch.randperm(len(tuples), generator=generator, device=generator.device)].to(self.device)
+        if self.mode == "none":
+            for rows in tuples.split(batch_size):
+                yield rows, self.train_features[rows]
+            return
+        assert self.data.images is not None
+        if self._epoch_batches is None or self._epoch_batches.batch_size != batch_size:
+            self._epoch_batches = _EpochBatches(batch_size)
+            self._epoch_loader = self._loader(_TupleImages(self.data.images.train_augmented), batch_sampler=self._epoch_batches)
+        assert self._epoch_loader is not None
+        self._epoch_batches.tuples = tuples.cpu().numpy()  # the loader's workers index images on the host
+        for rows, images in zip(tuples.split(batch_size), self._epoch_loader):
+            b, m = images.shape[:2]
+            yield rows, self._through_tail(images.flatten(0, 1)).view(b, m, -1)
+
+    @torch.no_grad()
+    def embed(self, which: Literal["train", "eval"], batch_size: int = 256) -> torch.Tensor:
+        """Embeddings of all ``train`` or ``eval`` rows, on the device (no augmentation)."""
+        if self.mode == "none":
+            return self.train_features if which == "train" else self.data.eval.features.to(self.device, non_blocking=True)
+        assert self.data.images is not None and self.tail is not None
+        self.tail.eval()
+        images = self.data.images.train if which == "train" else self.data.images.eval
+        out = torch.cat([self._through_tail(batch) for batch in self._loader(images, batch_size=batch_size)])
+        self.tail.train()
+        return out
+
+    @torch.no_grad()
+    def assign(self, head: nn.Module) -> tuple[np.ndarray, np.ndarray]:
+        """Clusters (argmax of ``head``'s logits) of the eval rows and of the train rows."""
+        return tuple(head(self.embed(which)).argmax(1).cpu().numpy() for which in ("eval", "train"))  # type: ignore[return-value]
+
+    def trainable(self) -> list[nn.Parameter]:
+        return [] if self.tail is None else [p for p in self.tail.parameters() if p.requires_grad]
+
+
+Objective = Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]  # (rows, embeddings) -> {"loss": ..., terms}
+EpochTuples = Callable[[int, torch.Generator], torch.Tensor]  # (epoch, generator) -> (n, m) train rows
+
+
+@dataclass
+class Trainer:
+    """One training run: optimiser, cosine schedule, per-epoch log, checkpoint and resume.
+
+    ``modules`` are the method's own trainable parts (heads); the encoder's tail joins them in
+    last-block mode. ``after_step`` runs after each optimiser step (TEMI's EMA teacher).
+    """
+
+    encoder: Encoder
+    modules: nn.Module
+    params: TrainParams
+    ctx: RunContext
+    after_step: Callable[[int], None] | None = None
+    extra_state: nn.Module | None = None  # saved and restored but not optimised (EMA teacher)
+
+    def __post_init__(self) -> None:
+        self.modules.to(self.encoder.device)
+        if self.extra_state is not None:
+            self.extra_state.to(self.encoder.device)
+        self.optimizer = self._optimizer()
+        self.generator = torch.Generator(self.encoder.device).manual_seed(self.ctx.seed)  # shuffles and tuple draws
+        self.step = 0
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        p = self.params
+        named = [(n, q) for n, q in self.modules.named_parameters() if q.requires_grad]
+        if self.encoder.tail is not None:
+            named += [(f"tail.{n}", q) for n, q in self.encoder.tail.named_parameters() if q.requires_grad]
+        if p.decay_1d:
+            groups = [{"params": [q for _, q in named]}]
+        else:  # facebookresearch/dino utils.get_params_groups (TEMI's train_main.py uses it)
+            flat = [n.endswith(".bias") or q.ndim == 1 for n, q in named]
+            groups = [{"params": [q for (_, q), f in zip(named, flat) if not f]},
+                      {"params": [q for (_, q), f in zip(named, flat) if f], "weight_decay": 0.0}]
+            groups = [g for g in groups if g["params"]]
+        if p.optimizer == "sgd":
+            return torch.optim.SGD(groups, lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay)
+        optimiser = torch.optim.AdamW if p.optimizer == "adamw" else torch.optim.Adam
+        return optimiser(groups, lr=p.lr, weight_decay=p.weight_decay)
+
+    def lr_at(self, epoch: float) -> float:
+        """Linear warm-up, then cosine annealing to 0 over the remaining epochs (paper: cosine over 100)
+        or a constant rate (SCAN's configs; TEMI's README sets lr = min_lr)."""
+        p = self.params
+        if epoch < p.warmup_epochs:
+            return p.lr * (epoch + 1) / p.warmup_epochs
+        if p.schedule == "constant":
+            return p.lr
+        span = max(p.epochs - p.warmup_epochs, 1)
+        return 0.5 * p.lr * (1 + math.cos(math.pi * (epoch - p.warmup_epochs) / span))
+
+    def fit(self, epoch_tuples: EpochTuples, objective: Objective) -> None:
+        start = self._resume()
+        self.modules.train()
+        for epoch in self.ctx.progress(range(start, self.params.epochs), "epochs", self.params.epochs - start):
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.lr_at(epoch)
+            tuples = epoch_tuples(epoch, self.generator)
+            sums: dict[str, torch.Tensor] = {}  # on the device: one host sync per epoch, not per step
+            count = 0
+            for rows, embeddings in self.encoder.batches(tuples, self.params.batch_size, self.generator):
+                with autocast(self.encoder.device):
+                    terms = objective(rows, embeddings)
+                self.optimizer.zero_grad(set_to_none=True)
+                terms["loss"].backward()
+                self.optimizer.step()
+                self.step += 1
+                if self.after_step is not None:
+                    self.after_step(self.step)
+                n = len(rows)
+                count += n
+                for name, value in terms.items():
+                    sums[name] = sums.get(name, 0) + value.detach().float() * n
+            self.ctx.log_epoch(epoch, lr=self.lr_at(epoch), **{name: float(total) / max(count, 1) for name, total in sums.items()})
+            self._save(epoch + 1)
+        self.modules.eval()
+
+    # -- checkpoint / resume -------------------------------------------------------------------
+
+    def _path(self) -> Path | None:
+        return None if self.ctx.checkpoint_dir is None else Path(self.ctx.checkpoint_dir) / CHECKPOINT_NAME
+
+    def _state(self, epochs_done: int) -> dict[str, Any]:
+        return {
+            "epochs_done": epochs_done,
+            "step": self.step,
+            "modules": self.modules.state_dict(),
+            "tail": None if self.encoder.tail is None else self.encoder.tail.state_dict(),
+            "extra": None if self.extra_state is None else self.extra_state.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "log": list(self.ctx.log),
+        }
+
+    def _save(self, epochs_done: int) -> None:
+        path = self._path()
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        torch.save(self._state(epochs_done), tmp)
+        os.replace(tmp, path)  # a crash mid-write leaves the previous epoch's checkpoint intact
+
+    def _resume(self) -> int:
+        """Epochs already done, restoring everything from the checkpoint when one exists."""
+        path = self._path()
+        if path is None or not path.exists():
+            return 0
+        try:
+            state = torch.load(path, map_location=self.encoder.device, weights_only=True)
+            self.modules.load_state_dict(state["modules"])
+            if self.encoder.tail is not None:
+                self.encoder.tail.load_state_dict(state["tail"])
+            if self.extra_state is not None:
+                self.extra_state.load_state_dict(state["extra"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.generator.set_state(state["generator"].cpu())  # generator states are CPU byte tensors
+        except (OSError, RuntimeError, KeyError, EOFError, ValueError, pickle.UnpicklingError) as err:
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise BenchError(f"checkpoint '{path}' cannot be resumed ({reason}); delete it to start over") from None
+        self.step = int(state["step"])
+        self.ctx.log[:] = state["log"]
+        return int(state["epochs_done"])
