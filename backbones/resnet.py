@@ -50,30 +50,56 @@ class ResNetBackbone(TimmBackbone):
         return TailSplit(trunk, tail)
 
 
-def _resnet(name: str, pretraining: str, source: UrlWeights, remap: Callable[[Any], dict[str, Any]], aliases: tuple[str, ...], description: str) -> type:
-    attrs = dict(name=name, aliases=aliases, pretraining=pretraining, weight_source=source, remap=staticmethod(remap), description=description)
+def _resnet(
+    name: str,
+    pretraining: str,
+    source: UrlWeights,
+    remap: Callable[[Any], dict[str, Any]],
+    aliases: tuple[str, ...],
+    description: str,
+) -> type:
+    attrs = dict(
+        name=name,
+        aliases=aliases,
+        pretraining=pretraining,
+        weight_source=source,
+        remap=staticmethod(remap),
+        description=description,
+    )
     return type(name.replace("-", "_"), (ResNetBackbone,), attrs)
 
 
 DinoResNet50 = _resnet(
-    "dinov1-resnet-50", "DINOv1",
+    "dinov1-resnet-50",
+    "DINOv1",
     UrlWeights("https://dl.fbaipublicfiles.com/dino/dino_resnet50_pretrain/dino_resnet50_pretrain.pth"),
-    formats.dino, ("dino-resnet50", "dino-rn50", "dinov1-resnet50"), "DINO ResNet-50 (Caron et al. 2021), average pool",
+    formats.dino,
+    ("dino-resnet50", "dino-rn50", "dinov1-resnet50"),
+    "DINO ResNet-50 (Caron et al. 2021), average pool",
 )
 MocoV2ResNet50 = _resnet(
-    "mocov2-resnet-50", "MoCoV2",
+    "mocov2-resnet-50",
+    "MoCoV2",
     UrlWeights("https://dl.fbaipublicfiles.com/moco/moco_checkpoints/moco_v2_800ep/moco_v2_800ep_pretrain.pth.tar"),
-    formats.moco, ("mocov2", "moco-v2", "moco", "mocov2-resnet50"), "MoCo v2, 800 epochs (Chen et al. 2020): encoder_q, average pool",
+    formats.moco,
+    ("mocov2", "moco-v2", "moco", "mocov2-resnet50"),
+    "MoCo v2, 800 epochs (Chen et al. 2020): encoder_q, average pool",
 )
 SwavResNet50 = _resnet(
-    "swav-resnet-50", "SwAV",
+    "swav-resnet-50",
+    "SwAV",
     UrlWeights("https://dl.fbaipublicfiles.com/deepcluster/swav_800ep_pretrain.pth.tar"),
-    formats.swav, ("swav", "swav-resnet50"), "SwAV, 800 epochs (Caron et al. 2020), average pool",
+    formats.swav,
+    ("swav", "swav-resnet50"),
+    "SwAV, 800 epochs (Caron et al. 2020), average pool",
 )
 MochiResNet50 = _resnet(
-    "mochi-resnet-50", "MOCHI",
+    "mochi-resnet-50",
+    "MOCHI",
     UrlWeights("https://download.europe.naverlabs.com/ComputerVision/MOCHI_models/mochi_512_1024_512_e1000.pth.tar"),
-    formats.moco, ("mochi", "mochi-resnet50"), "MoCHi (512, 1024, 512), 1000 epochs (Kalantidis et al. 2020): encoder_q, average pool",
+    formats.moco,
+    ("mochi", "mochi-resnet50"),
+    "MoCHi (512, 1024, 512), 1000 epochs (Kalantidis et al. 2020): encoder_q, average pool",
 )
 
 RESNETS = (DinoResNet50, MocoV2ResNet50, SwavResNet50, MochiResNet50)

@@ -34,7 +34,9 @@ def read_pickle(path: Path) -> dict:
         return pickle.load(fh, encoding="latin1")
 
 
-def read_batches(base: Path, files: tuple[str, ...], keys: tuple[str, ...]) -> tuple[np.ndarray, dict[str, np.ndarray], list[str]]:
+def read_batches(
+    base: Path, files: tuple[str, ...], keys: tuple[str, ...]
+) -> tuple[np.ndarray, dict[str, np.ndarray], list[str]]:
     """(N, 32, 32, 3) uint8 images, the label arrays under ``keys``, and ``file:row`` ids, in stored order."""
     images, labels, ids = [], {k: [] for k in keys}, []
     for name in files:

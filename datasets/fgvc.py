@@ -91,17 +91,25 @@ class Aircraft(_SsbDataset):
     display_name = "Aircraft"
     description = "FGVC-Aircraft 2013b (variants): trainval 6,667 -> test 3,333; GCD SSB split 50 old / 50 new"
     folder = "fgvc-aircraft-2013b"
-    source = "https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/archives/fgvc-aircraft-2013b.tar.gz (extract into the data root)"
+    source = (
+        "https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/archives/fgvc-aircraft-2013b.tar.gz (extract into the data root)"
+    )
     expected_counts = {"train": 6_667, "test": 3_333}
     ssb_name = "aircraft"
     required = ("data/images_variant_trainval.txt", "data/images_variant_test.txt", "data/images")
 
     def read(self, base: Path) -> tuple[list[str], dict[str, Rows]]:
-        raw = {split: self._lines(base / f"data/images_variant_{file}.txt") for split, file in (("train", "trainval"), ("test", "test"))}
+        raw = {
+            split: self._lines(base / f"data/images_variant_{file}.txt")
+            for split, file in (("train", "trainval"), ("test", "test"))
+        }
         # GCD data/fgvc_aircraft.py: class index = position in np.unique of the variant names
         names = sorted({variant for lines in raw.values() for _, variant in lines})
         index = {name: i for i, name in enumerate(names)}
-        rows = {split: ([f"data/images/{img}.jpg" for img, _ in lines], np.array([index[v] for _, v in lines])) for split, lines in raw.items()}
+        rows = {
+            split: ([f"data/images/{img}.jpg" for img, _ in lines], np.array([index[v] for _, v in lines]))
+            for split, lines in raw.items()
+        }
         return names, rows
 
     @staticmethod
@@ -126,15 +134,23 @@ class StanfordCars(_SsbDataset):
     def read(self, base: Path) -> tuple[list[str], dict[str, Rows]]:
         from scipy.io import loadmat
 
-        test_annos = next((p for p in (base / "cars_test_annos_withlabels.mat", base / "devkit/cars_test_annos_withlabels.mat") if p.exists()), None)
+        test_annos = next(
+            (p for p in (base / "cars_test_annos_withlabels.mat", base / "devkit/cars_test_annos_withlabels.mat") if p.exists()),
+            None,
+        )
         if test_annos is None:
             self.require(base, "cars_test_annos_withlabels.mat", base=base)
         names = [str(n) for n in loadmat(base / "devkit/cars_meta.mat", squeeze_me=True)["class_names"]]
         rows: dict[str, Rows] = {}
-        for split, annos, folder in (("train", base / "devkit/cars_train_annos.mat", "cars_train"), ("test", test_annos, "cars_test")):
+        for split, annos, folder in (
+            ("train", base / "devkit/cars_train_annos.mat", "cars_train"),
+            ("test", test_annos, "cars_test"),
+        ):
             table = np.atleast_1d(loadmat(annos, squeeze_me=True)["annotations"])
             if "class" not in (table.dtype.names or ()):
-                raise BenchError(f"dataset 'scars': '{annos}' has no class labels (the test labels come in cars_test_annos_withlabels.mat)")
+                raise BenchError(
+                    f"dataset 'scars': '{annos}' has no class labels (the test labels come in cars_test_annos_withlabels.mat)"
+                )
             rows[split] = ([f"{folder}/{a['fname']}" for a in table], np.array([int(a["class"]) - 1 for a in table]))
         return names, rows
 

@@ -71,12 +71,18 @@ class Folder(DiskDataset):
             names = tuple(classes)
             empty = [c for c, n in zip(classes, np.bincount(labels, minlength=len(classes))) if n == 0]
             if empty:
-                raise BenchError(f"dataset 'folder': class folder(s) {', '.join(empty)} in '{base}' hold no images ({', '.join(IMG_EXTENSIONS)})")
+                raise BenchError(
+                    f"dataset 'folder': class folder(s) {', '.join(empty)} in '{base}' hold no images ({', '.join(IMG_EXTENSIONS)})"
+                )
             if k is not None and k != len(classes):
-                raise BenchError(f"dataset 'folder': num_clusters={k} but '{base}' has {len(classes)} class folders (leave num_clusters unset)")
+                raise BenchError(
+                    f"dataset 'folder': num_clusters={k} but '{base}' has {len(classes)} class folders (leave num_clusters unset)"
+                )
         else:
             if k is None:
-                raise BenchError(f"dataset 'folder': '{base}' is a flat folder (labels unknown): give the number of clusters, --set num_clusters=K (or dataset.num_clusters=K)")
+                raise BenchError(
+                    f"dataset 'folder': '{base}' is a flat folder (labels unknown): give the number of clusters, --set num_clusters=K (or dataset.num_clusters=K)"
+                )
             files, labels, names = loose, [-1] * len(loose), tuple(f"cluster {i}" for i in range(k))
         if not files:
             raise BenchError(f"dataset 'folder': no images ({', '.join(IMG_EXTENSIONS)}) in '{base}'")

@@ -76,7 +76,14 @@ def concat_splits(name: str, *parts: Split) -> Split:
 
     labels = np.concatenate([p.labels for p in parts])
     train = ConcatDataset([p.train_samples or p.samples for p in parts])
-    return Split(name, ConcatDataset([p.samples for p in parts]), labels, manifest_of([p.manifest for p in parts]), parts[0].transform, train)
+    return Split(
+        name,
+        ConcatDataset([p.samples for p in parts]),
+        labels,
+        manifest_of([p.manifest for p in parts]),
+        parts[0].transform,
+        train,
+    )
 
 
 @hookimpl

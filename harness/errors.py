@@ -21,6 +21,4 @@ def did_you_mean(value: str, choices: Iterable[str]) -> str:
 def unknown_choice(kind: str, value: str, choices: Iterable[str]) -> BenchError:
     """The standard error for a name that is not one of ``choices``."""
     choices = sorted(choices)
-    return BenchError(
-        f"unknown {kind} '{value}'{did_you_mean(value, choices)} (valid: {', '.join(choices) or 'none'})"
-    )
+    return BenchError(f"unknown {kind} '{value}'{did_you_mean(value, choices)} (valid: {', '.join(choices) or 'none'})")

@@ -44,8 +44,14 @@ def faiss_kmeans(x: np.ndarray, k: int, params: KMeansParams, seed: int, use_gpu
     for _ in range(params.n_init):
         restart_seed = int(rng.randint(2**31 - 1))
         km = faiss.Kmeans(
-            x.shape[1], k, niter=params.max_iter, seed=restart_seed, gpu=use_gpu,
-            max_points_per_centroid=max(len(x), 1), min_points_per_centroid=1, verbose=False,
+            x.shape[1],
+            k,
+            niter=params.max_iter,
+            seed=restart_seed,
+            gpu=use_gpu,
+            max_points_per_centroid=max(len(x), 1),
+            min_points_per_centroid=1,
+            verbose=False,
         )
         init = None
         if params.init == "k-means++":

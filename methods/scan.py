@@ -236,9 +236,15 @@ class SCAN(Method):
             labels=labels,
             train_assignments=train_assignments,
             diagnostics={
-                "finetune": mode, "k": k, "num_heads": len(heads), "best_head": best,
+                "finetune": mode,
+                "k": k,
+                "num_heads": len(heads),
+                "best_head": best,
                 "selection_losses": [round(float(v), 6) for v in criterion],
-                "optimizer": train.optimizer, "lr": train.lr, "weight_decay": train.weight_decay, "batch_size": train.batch_size,
+                "optimizer": train.optimizer,
+                "lr": train.lr,
+                "weight_decay": train.weight_decay,
+                "batch_size": train.batch_size,
                 "clusters_used": int(len(np.unique(labels))),
             },
         )
@@ -248,8 +254,16 @@ class SCAN(Method):
         """selflabel.py on the selected head: weak view = the feature-extraction transform (no
         gradient), strong view = the train transform (with a frozen backbone both are the cached
         feature, so the step only sharpens confident predictions)."""
-        params = TrainParams(finetune=mode, epochs=p.self_label_epochs, batch_size=p.self_label_batch_size, lr=p.self_label_lr,
-                             weight_decay=1e-4, optimizer="adam", schedule="constant", workers=p.workers)  # type: ignore[arg-type]
+        params = TrainParams(
+            finetune=mode,
+            epochs=p.self_label_epochs,
+            batch_size=p.self_label_batch_size,
+            lr=p.self_label_lr,
+            weight_decay=1e-4,
+            optimizer="adam",
+            schedule="constant",
+            workers=p.workers,
+        )  # type: ignore[arg-type]
         weak: dict[str, torch.Tensor] = {}
 
         def rows_of_epoch(epoch: int, generator: torch.Generator) -> torch.Tensor:

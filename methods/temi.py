@@ -70,7 +70,9 @@ class TEMIParams(TrainParams):
     teacher_temp: float = Field(0.1, gt=0)
     prior_momentum: float = Field(0.9, ge=0, lt=1, description="cluster prior EMA")
     momentum_teacher: float = Field(0.996, ge=0, le=1, description="teacher EMA at the start")
-    max_momentum_teacher: float = Field(0.996, ge=0, le=1, description="teacher EMA at the end (cosine); README 0.996, argparse 1.0")
+    max_momentum_teacher: float = Field(
+        0.996, ge=0, le=1, description="teacher EMA at the end (cosine); README 0.996, argparse 1.0"
+    )
     freeze_last_layer: int = Field(1, ge=0, description="epochs with the prototype layer fixed")
     hidden: int = Field(512, ge=1)
     bottleneck: int = Field(256, ge=1)
@@ -174,7 +176,9 @@ class TEMI(Method):
         mode = resolve_finetune(p.finetune, data)
         encoder = Encoder(data, mode, ctx.device, p.workers)
         with seeded(ctx.seed):
-            student = nn.ModuleList(DINOHead(data.train.features.shape[1], num_clusters, p.hidden, p.bottleneck) for _ in range(p.num_heads))
+            student = nn.ModuleList(
+                DINOHead(data.train.features.shape[1], num_clusters, p.hidden, p.bottleneck) for _ in range(p.num_heads)
+            )
         teacher = Teacher(student, num_clusters)
         total_steps = p.epochs * (n // batch)
 
@@ -202,7 +206,11 @@ class TEMI(Method):
             labels=labels,
             train_assignments=train_assignments,
             diagnostics={
-                "finetune": mode, "knn": k, "best_head": best, "batch_size": batch, "lr": train.lr,
+                "finetune": mode,
+                "knn": k,
+                "best_head": best,
+                "batch_size": batch,
+                "lr": train.lr,
                 "head_losses": [round(v, 6) for v in head_losses],
                 "clusters_used": int(len(np.unique(labels))),
             },

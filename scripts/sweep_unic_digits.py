@@ -38,7 +38,10 @@ def main() -> None:
         outcomes = run_specs(resolve(request, get_host()), RunOptions(device="cpu", results_dir=results, overwrite="always"))
         key = "acc" if args.task == "clustering" else "all"
         accs = np.array([o.record.metrics[key] for o in outcomes]) * 100
-        print(f"| {' | '.join(values) or '-'} | {accs.mean():.1f} ± {accs.std(ddof=1):.1f} | {', '.join(f'{a:.1f}' for a in accs)} |", flush=True)
+        print(
+            f"| {' | '.join(values) or '-'} | {accs.mean():.1f} ± {accs.std(ddof=1):.1f} | {', '.join(f'{a:.1f}' for a in accs)} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

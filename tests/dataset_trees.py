@@ -10,7 +10,8 @@ import pytest
 
 # The workspace's ../shared/splits, from whichever checkout (main or a worktree) runs the tests.
 SHARED_SPLITS = next(
-    (p / "shared" / "splits" for p in Path(__file__).resolve().parents if (p / "shared" / "splits").is_dir()), Path("/nonexistent")
+    (p / "shared" / "splits" for p in Path(__file__).resolve().parents if (p / "shared" / "splits").is_dir()),
+    Path("/nonexistent"),
 )
 CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -47,7 +48,15 @@ def make_cifar10(root: Path, per_batch: np.ndarray, test_labels: np.ndarray, ima
     for i, name in enumerate([*(f"data_batch_{k}" for k in range(1, 6)), "test_batch"]):
         labels = test_labels if name == "test_batch" else per_batch
         data = rng_images(len(labels), 32, seed=i) if images else np.zeros((len(labels), 32, 32, 3), np.uint8)
-        dump(base / name, {"batch_label": name, "labels": labels.tolist(), "data": cifar_rows(data), "filenames": [f"{j}.png" for j in range(len(labels))]})
+        dump(
+            base / name,
+            {
+                "batch_label": name,
+                "labels": labels.tolist(),
+                "data": cifar_rows(data),
+                "filenames": [f"{j}.png" for j in range(len(labels))],
+            },
+        )
         written[name] = data
     dump(base / "batches.meta", {"label_names": CIFAR10_NAMES, "num_cases_per_batch": len(per_batch), "num_vis": 3072})
     return written
@@ -59,7 +68,10 @@ def make_cifar100(root: Path, fine_train: np.ndarray, fine_test: np.ndarray, fin
     for i, (name, fine) in enumerate((("train", fine_train), ("test", fine_test))):
         data = cifar_rows(np.zeros((len(fine), 32, 32, 3), np.uint8)) + i
         dump(base / name, {"filenames": [], "fine_labels": fine.tolist(), "coarse_labels": table[fine].tolist(), "data": data})
-    dump(base / "meta", {"fine_label_names": [f"fine{i:02d}" for i in range(100)], "coarse_label_names": [f"super{i:02d}" for i in range(20)]})
+    dump(
+        base / "meta",
+        {"fine_label_names": [f"fine{i:02d}" for i in range(100)], "coarse_label_names": [f"super{i:02d}" for i in range(20)]},
+    )
 
 
 def make_stl10(root: Path, n_train: int, n_test: int, n_unlabeled: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -76,7 +88,9 @@ def make_stl10(root: Path, n_train: int, n_test: int, n_unlabeled: int = 0) -> d
         if split != "unlabeled":
             (labels + 1).astype(np.uint8).tofile(base / f"{split}_y.bin")
         written[split] = (images, labels)
-    (base / "class_names.txt").write_text("\n".join(["airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck"]) + "\n")
+    (base / "class_names.txt").write_text(
+        "\n".join(["airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck"]) + "\n"
+    )
     return written
 
 
@@ -148,7 +162,13 @@ def make_scars(root: Path, train: list[int], test: list[int], test_annos_in_devk
             fname = f"{i + 1:05d}.jpg"
             table[0, i] = (1, 1, 10, 10, c + 1, fname)
             write_image(base / f"cars_{split}" / fname)
-        annos = base / "devkit" / "cars_train_annos.mat" if split == "train" else (
-            base / "devkit" / "cars_test_annos_withlabels.mat" if test_annos_in_devkit else base / "cars_test_annos_withlabels.mat"
+        annos = (
+            base / "devkit" / "cars_train_annos.mat"
+            if split == "train"
+            else (
+                base / "devkit" / "cars_test_annos_withlabels.mat"
+                if test_annos_in_devkit
+                else base / "cars_test_annos_withlabels.mat"
+            )
         )
         savemat(annos, {"annotations": table})

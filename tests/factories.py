@@ -18,7 +18,10 @@ def synthetic(separation: float, imbalance: float = 1.0) -> tuple[np.ndarray, np
 
 def clustering_data(xtr: np.ndarray, xte: np.ndarray, k: int) -> TaskData:
     return TaskData(
-        "clustering", k, FeatureSet(torch.from_numpy(xtr), np.arange(len(xtr))), FeatureSet(torch.from_numpy(xte), np.arange(len(xte)))
+        "clustering",
+        k,
+        FeatureSet(torch.from_numpy(xtr), np.arange(len(xtr))),
+        FeatureSet(torch.from_numpy(xte), np.arange(len(xte))),
     )
 
 

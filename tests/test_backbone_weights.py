@@ -118,8 +118,11 @@ def test_moco_encoder_q_without_mlp(tmp_path: Path, cls: type[TimmBackbone]) -> 
 
 def test_swav_drops_projection_head_and_prototypes(tmp_path: Path) -> None:
     sd = random_state("resnet18")
-    extra = {"projection_head.0.weight": torch.randn(16, 512), "projection_head.1.running_mean": torch.zeros(16),
-             "prototypes.weight": torch.randn(30, 16)}
+    extra = {
+        "projection_head.0.weight": torch.randn(16, 512),
+        "projection_head.1.running_mean": torch.zeros(16),
+        "prototypes.weight": torch.randn(30, 16),
+    }
     ckpt = {f"module.{k}": v for k, v in (sd | extra).items()}
     assert_same(load(small(resnet.SwavResNet50, "resnet18"), save(ckpt, tmp_path / "swav_800ep_pretrain.pth.tar")), sd)
 

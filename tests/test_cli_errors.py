@@ -13,11 +13,26 @@ BASE = ["run", "--method", "kmeans", "--backbone", "pixels", "--dataset", "digit
 @pytest.mark.parametrize(
     "args,expected",
     [
-        (["run", "--method", "kmean", "--backbone", "pixels", "--dataset", "digits"], "unknown method 'kmean'; did you mean 'kmeans'"),
-        (["run", "--method", "kmeans", "--backbone", "pixel", "--dataset", "digits"], "unknown backbone 'pixel'; did you mean 'pixels'"),
-        (["run", "--method", "kmeans", "--backbone", "pixels", "--dataset", "digit"], "unknown dataset 'digit'; did you mean 'digits'"),
-        (["run", "--method", "ss-kmeans", "--backbone", "pixels", "--dataset", "digits"], "method 'ss-kmeans' does not support task 'clustering' (it supports: gcd)"),
-        ([*BASE, "--task", "segmentation"], "invalid value 'segmentation' for parameter 'task' of the run spec: Input should be 'clustering' or 'gcd'"),
+        (
+            ["run", "--method", "kmean", "--backbone", "pixels", "--dataset", "digits"],
+            "unknown method 'kmean'; did you mean 'kmeans'",
+        ),
+        (
+            ["run", "--method", "kmeans", "--backbone", "pixel", "--dataset", "digits"],
+            "unknown backbone 'pixel'; did you mean 'pixels'",
+        ),
+        (
+            ["run", "--method", "kmeans", "--backbone", "pixels", "--dataset", "digit"],
+            "unknown dataset 'digit'; did you mean 'digits'",
+        ),
+        (
+            ["run", "--method", "ss-kmeans", "--backbone", "pixels", "--dataset", "digits"],
+            "method 'ss-kmeans' does not support task 'clustering' (it supports: gcd)",
+        ),
+        (
+            [*BASE, "--task", "segmentation"],
+            "invalid value 'segmentation' for parameter 'task' of the run spec: Input should be 'clustering' or 'gcd'",
+        ),
         ([*BASE, "--set", "n_inits=3"], "unknown parameter 'n_inits' for method 'kmeans' (valid: n_init=10"),
         ([*BASE, "--set", "n_init=many"], "invalid value 'many' for parameter 'n_init' of method 'kmeans'"),
         ([*BASE, "--set", "n_init=0"], "invalid value 0 for parameter 'n_init'"),
@@ -31,7 +46,10 @@ BASE = ["run", "--method", "kmeans", "--backbone", "pixels", "--dataset", "digit
         ([*BASE, "--device", "tpu"], "invalid --device 'tpu' (valid: auto, cpu, cuda, cuda:N)"),
         ([*BASE, "--data-root", "/no/such/folder"], "data root '/no/such/folder' does not exist"),
         ([*BASE, "--gcd-metric", "v3"], "invalid value 'v3' for parameter 'gcd_metric'"),
-        (["run", "--method", "kmeans", "--backbone", "pixels", "--dataset", "synthetic"], "backbone 'pixels' takes image inputs but dataset 'synthetic' provides features (valid backbones: identity)"),
+        (
+            ["run", "--method", "kmeans", "--backbone", "pixels", "--dataset", "synthetic"],
+            "backbone 'pixels' takes image inputs but dataset 'synthetic' provides features (valid backbones: identity)",
+        ),
         (["run", "--backbone", "pixels", "--dataset", "digits"], "missing --method"),
         ([*BASE, "--config", "/no/such.yaml"], "config file '/no/such.yaml' does not exist"),
         (["list", "models"], "unknown list kind 'models'"),
@@ -54,7 +72,11 @@ def test_bad_config_values(cli: Any, tmp_path: Path) -> None:
     config = tmp_path / "spec.yaml"
     config.write_text("method: kmeans\nbackbone: pixels\ndataset: digits\nlearning_rate: 3\n")
     result = cli("run", "--config", str(config), "--results", str(tmp_path / "r"))
-    assert result.code == 2 and "unknown key 'learning_rate' in config" in result.err and "valid: backbone, batch_size, cache_dir" in result.err
+    assert (
+        result.code == 2
+        and "unknown key 'learning_rate' in config" in result.err
+        and "valid: backbone, batch_size, cache_dir" in result.err
+    )
     config.write_text("- not a mapping\n")
     assert "must hold a mapping" in cli("run", "--config", str(config)).err
 

@@ -90,7 +90,19 @@ def test_cifar100_20_uses_coarse_labels_and_checks_them_against_scan(tmp_path: P
 def test_missing_cifar_file_is_one_line_naming_path_files_and_source(tmp_path: Path, cli: Any) -> None:
     make_cifar10(tmp_path, np.arange(4), np.arange(2))
     (tmp_path / "cifar-10-batches-py" / "data_batch_3").unlink()
-    out = cli("run", "--method", "kmeans", "--backbone", "pixels", "--dataset", "cifar10", "--data-root", str(tmp_path), "--results", str(tmp_path / "r"))
+    out = cli(
+        "run",
+        "--method",
+        "kmeans",
+        "--backbone",
+        "pixels",
+        "--dataset",
+        "cifar10",
+        "--data-root",
+        str(tmp_path),
+        "--results",
+        str(tmp_path / "r"),
+    )
     assert out.code == 2 and len(out.err.strip().splitlines()) == 1
     assert "'cifar10'" in out.err and "cifar-10-batches-py' lacks data_batch_3" in out.err and "cifar-10-python.tar.gz" in out.err
     assert not (tmp_path / "r").exists()
@@ -116,8 +128,21 @@ def test_stl10_binary_layout_and_unlabeled_option(tmp_path: Path) -> None:
 def test_stl10_with_unlabeled_runs_and_scores_train_metrics_on_labelled_images_only(cli: Any, tmp_path: Path) -> None:
     make_stl10(tmp_path, 20, 10, n_unlabeled=7)
     out = cli(
-        "run", "--method", "kmeans", "--backbone", "pixels", "--dataset", "stl10", "--set", "dataset.fit_split=train+unlabeled",
-        "--set", "n_init=1", "--data-root", str(tmp_path), "--results", str(tmp_path / "r"),
+        "run",
+        "--method",
+        "kmeans",
+        "--backbone",
+        "pixels",
+        "--dataset",
+        "stl10",
+        "--set",
+        "dataset.fit_split=train+unlabeled",
+        "--set",
+        "n_init=1",
+        "--data-root",
+        str(tmp_path),
+        "--results",
+        str(tmp_path / "r"),
     )
     assert out.code == 0, out.err
     record = read_record(next((tmp_path / "r" / "runs").rglob("*.json")))

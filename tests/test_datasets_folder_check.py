@@ -45,7 +45,9 @@ def test_flat_folder_writes_assignments_and_no_metrics(cli: Any, tmp_path: Path)
     two_colour_images(data, ["y1.jpg", "y2.jpg", "y3.jpg"], 240)
     missing_k = cli(*KMEANS, "--dataset", "folder", "--data-root", str(data), "--results", str(tmp_path / "r"))
     assert missing_k.code == 2 and "--set num_clusters=K" in missing_k.err
-    out = cli(*KMEANS, "--dataset", "folder", "--data-root", str(data), "--set", "num_clusters=2", "--results", str(tmp_path / "r"))
+    out = cli(
+        *KMEANS, "--dataset", "folder", "--data-root", str(data), "--set", "num_clusters=2", "--results", str(tmp_path / "r")
+    )
     assert out.code == 0, out.err
     assert "no metrics" in out.out
     record = read_record(next((tmp_path / "r" / "runs").rglob("*.json")))
@@ -77,8 +79,12 @@ def test_datasets_check_reports_counts_and_missing(cli: Any, tmp_path: Path, mon
     make_imagenet(tmp_path, wnids, train_per_class=1, val_per_class=1)
     out = cli("datasets", "check", "--data-root", str(tmp_path), "--splits-dir", str(shared_splits()))
     assert out.code == 0, out.err
-    lines = {line.split("│")[1].strip(): line for line in out.out.splitlines() if line.startswith("│") and line.split("│")[1].strip()}
-    assert "count mismatch" in lines["cifar10"] and "train 40 / 50,000" in lines["cifar10"] and "test 3 / 10,000" in lines["cifar10"]
+    lines = {
+        line.split("│")[1].strip(): line for line in out.out.splitlines() if line.startswith("│") and line.split("│")[1].strip()
+    }
+    assert (
+        "count mismatch" in lines["cifar10"] and "train 40 / 50,000" in lines["cifar10"] and "test 3 / 10,000" in lines["cifar10"]
+    )
     assert "train 20 / 5,000" in lines["stl10"] and "test 10 / 8,000" in lines["stl10"]
     assert "val 50 / 2,500" in lines["imagenet50"]
     assert "missing" in lines["cub"] and "folder" not in lines
@@ -90,6 +96,10 @@ def test_datasets_check_reports_counts_and_missing(cli: Any, tmp_path: Path, mon
 
 
 def test_absent_dataset_folder_says_it_does_not_exist(cli: Any, tmp_path: Path) -> None:
-    out = cli("run", "--method", "kmeans", "--backbone", "pixels", "--dataset", "cub", "--data-root", str(tmp_path), "--task", "gcd")
+    out = cli(
+        "run", "--method", "kmeans", "--backbone", "pixels", "--dataset", "cub", "--data-root", str(tmp_path), "--task", "gcd"
+    )
     assert out.code == 2 and len(out.err.strip().splitlines()) == 1
-    assert f"'{tmp_path / 'CUB_200_2011'}' does not exist (expected there: images.txt" in out.err and "data.caltech.edu" in out.err
+    assert (
+        f"'{tmp_path / 'CUB_200_2011'}' does not exist (expected there: images.txt" in out.err and "data.caltech.edu" in out.err
+    )

@@ -45,7 +45,11 @@ def test_imagenet50_scan_classes_line_order_and_pre_resize(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("name", ["imagenet100", "imagenet200", "imagenet1k"])
 def test_other_imagenet_sets_take_their_classes_in_list_order(tmp_path: Path, name: str) -> None:
-    wnids = [w.split("\t")[0] for w in shared_lines(f"{name}_scan_names.tsv")] if name != "imagenet1k" else shared_lines("imagenet1k_wnids_sorted.txt")
+    wnids = (
+        [w.split("\t")[0] for w in shared_lines(f"{name}_scan_names.tsv")]
+        if name != "imagenet1k"
+        else shared_lines("imagenet1k_wnids_sorted.txt")
+    )
     make_imagenet(tmp_path, wnids, train_per_class=1, val_per_class=2, empty=True)
     (tmp_path / "imagenet" / "train" / wnids[0] / "README.txt").touch()  # not an image: ignored
     with splits_dir(shared_splits()):

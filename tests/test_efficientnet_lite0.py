@@ -40,16 +40,22 @@ def test_loaded_tensors_are_the_files(lite0: tuple[EfficientNetLite0, torch.nn.M
 
 
 @pytest.mark.parametrize("photo, classes", [("coffee", {ESPRESSO}), ("chelsea", CATS)])
-def test_classifies_real_photos(lite0: tuple[EfficientNetLite0, torch.nn.Module, dict[str, torch.Tensor]], photo: str, classes: set[int]) -> None:
+def test_classifies_real_photos(
+    lite0: tuple[EfficientNetLite0, torch.nn.Module, dict[str, torch.Tensor]], photo: str, classes: set[int]
+) -> None:
     from torchvision.transforms import v2
 
     backbone, model, raw = lite0
     cfg = backbone.input_config()
-    prep = v2.Compose([  # timm's eval transform: resize to size / crop_pct, centre crop, normalise
-        v2.ToImage(), v2.ToDtype(torch.float32, scale=True),
-        v2.Resize(int(cfg.size / cfg.crop_pct), interpolation=v2.InterpolationMode.BICUBIC, antialias=True),
-        v2.CenterCrop(cfg.size), v2.Normalize(cfg.mean, cfg.std),
-    ])
+    prep = v2.Compose(
+        [  # timm's eval transform: resize to size / crop_pct, centre crop, normalise
+            v2.ToImage(),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Resize(int(cfg.size / cfg.crop_pct), interpolation=v2.InterpolationMode.BICUBIC, antialias=True),
+            v2.CenterCrop(cfg.size),
+            v2.Normalize(cfg.mean, cfg.std),
+        ]
+    )
     image = prep(getattr(skimage_data, photo)()).unsqueeze(0)
     with torch.no_grad():
         logits = model(image) @ raw["_fc.weight"].T + raw["_fc.bias"]

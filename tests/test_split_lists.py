@@ -17,7 +17,9 @@ from unic_bench.datasets.common.split_lists import SPLIT_LISTS, scan_names, spli
 
 def official_ssb_pickle(name: str) -> bytes:
     """A pickle shaped like the SSB files (numpy ids; unknown classes by difficulty)."""
-    unknown = {level: [int(c) for c in shared_ints(f"{name}_ssb_new_{level.lower()}.txt")] for level in ("Hard", "Medium", "Easy")}
+    unknown = {
+        level: [int(c) for c in shared_ints(f"{name}_ssb_new_{level.lower()}.txt")] for level in ("Hard", "Medium", "Easy")
+    }
     return pickle.dumps({"known_classes": np.array(shared_ints(f"{name}_ssb_old.txt")), "unknown_classes": unknown})
 
 
@@ -38,7 +40,11 @@ def test_scan_file_derivation_download_and_cache(tmp_path: Path, monkeypatch: py
     calls = []
     monkeypatch.setattr(split_lists, "_fetch", lambda url: calls.append(url) or official.encode())
     rows = split_list("imagenet50_scan_names.tsv")
-    assert rows[0] == official.splitlines()[0].replace(" ", "\t", 1) and len(rows) == 50 and calls == [SPLIT_LISTS["imagenet50_scan_names.tsv"].url]
+    assert (
+        rows[0] == official.splitlines()[0].replace(" ", "\t", 1)
+        and len(rows) == 50
+        and calls == [SPLIT_LISTS["imagenet50_scan_names.tsv"].url]
+    )
     assert scan_names(official.encode()) == (shared_splits() / "imagenet50_scan_names.tsv").read_text()
     cached = Path(os.environ["UNIC_BENCH_CACHE"]) / "splits" / "imagenet50_scan_names.tsv"
     assert cached.is_file() and split_list("imagenet50_scan_names.tsv") == rows and len(calls) == 1  # from the cache

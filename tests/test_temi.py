@@ -115,7 +115,9 @@ def test_temi_clusters_separable_synthetic_and_picks_the_lowest_loss_head() -> N
     xtr, ytr, xte, yte = synthetic(separation=8.0)
     ctx = RunContext(seed=0)
     # Enough steps for the EMA teacher to follow (README settings give 1 step per epoch on 1,500 images).
-    params = dict(epochs=30, batch_size=64, warmup_epochs=1, num_heads=3, hidden=64, momentum_teacher=0.99, max_momentum_teacher=0.99)
+    params = dict(
+        epochs=30, batch_size=64, warmup_epochs=1, num_heads=3, hidden=64, momentum_teacher=0.99, max_momentum_teacher=0.99
+    )
     pred = TEMI(**params).fit_predict(clustering_data(xtr, xte, 10), ctx)
     assert cluster_acc(yte, pred.labels) > 0.98
     assert cluster_acc(ytr, pred.train_assignments) > 0.98
@@ -140,7 +142,9 @@ def test_temi_resumes_from_checkpoint_exactly(tmp_path: Path) -> None:
 
 def test_tune_variant_trains_through_the_last_block() -> None:
     data, _ = digits_with_images()
-    pred = TEMI(finetune="last-block", epochs=2, batch_size=512, warmup_epochs=1, num_heads=2, hidden=32, workers=0).fit_predict(data, RunContext(seed=0))
+    pred = TEMI(finetune="last-block", epochs=2, batch_size=512, warmup_epochs=1, num_heads=2, hidden=32, workers=0).fit_predict(
+        data, RunContext(seed=0)
+    )
     assert pred.diagnostics["finetune"] == "last-block" and pred.labels.shape == (1797,)
     assert pred.diagnostics["lr"] == pytest.approx(1e-4 * 512 / 256)
 

@@ -36,7 +36,9 @@ CASES = [
 
 
 @pytest.mark.parametrize("cls, size, n, prefixes", CASES, ids=lambda c: getattr(c, "timm_name", str(c)))
-def test_tail_of_trunk_is_the_model_and_only_the_tail_trains(cls: type[TimmBackbone], size: int, n: int, prefixes: tuple[str, ...]) -> None:
+def test_tail_of_trunk_is_the_model_and_only_the_tail_trains(
+    cls: type[TimmBackbone], size: int, n: int, prefixes: tuple[str, ...]
+) -> None:
     backbone = cls(img_size=size)
     model = copy.deepcopy(random_model(cls, size))
     x = torch.randn(2, 3, size, size)

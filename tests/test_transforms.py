@@ -30,7 +30,10 @@ def test_gcd_test_transform_is_shorter_side_256_bicubic_then_centre_224() -> Non
     transform, description = image_transform(CFG)
     image = photo()  # 300 x 400: shorter side 300 -> 256, longer 400 -> int(256 * 400 / 300) = 341
     expected = normalised(centre_crop(image.resize((256, 341), Image.BICUBIC), 224))
-    assert description == "resize(256,bicubic)|center-crop(224)|to-tensor|normalize(mean=[0.485, 0.456, 0.406],std=[0.229, 0.224, 0.225])"
+    assert (
+        description
+        == "resize(256,bicubic)|center-crop(224)|to-tensor|normalize(mean=[0.485, 0.456, 0.406],std=[0.229, 0.224, 0.225])"
+    )
     assert torch.allclose(transform(image), expected, atol=1e-5)
 
 

@@ -50,7 +50,9 @@ def test_loss_terms_match_hand_computed_values() -> None:
 def test_entropy_term_is_maximised_uniform_beats_collapsed() -> None:
     k = 4
     fixed = logits_of(*[[0.25] * k] * 2)
-    uniform_anchors = logits_of([0.97, 0.01, 0.01, 0.01], [0.01, 0.97, 0.01, 0.01], [0.01, 0.01, 0.97, 0.01], [0.01, 0.01, 0.01, 0.97])
+    uniform_anchors = logits_of(
+        [0.97, 0.01, 0.01, 0.01], [0.01, 0.97, 0.01, 0.01], [0.01, 0.01, 0.97, 0.01], [0.01, 0.01, 0.01, 0.97]
+    )
     collapsed_anchors = logits_of(*[[0.97, 0.01, 0.01, 0.01]] * 4)
     pos_neg = fixed.repeat(2, 1)
     spread = unic_loss(uniform_anchors, pos_neg, pos_neg, (0.0, 0.0, 3.0))
@@ -177,7 +179,11 @@ def test_last_block_on_a_real_pretrained_backbone() -> None:
         feats = backbone.build()(torch.stack([samples[i] for i in range(len(samples))]))
     rows = np.arange(len(images))
     data = TaskData(
-        "clustering", 10, FeatureSet(feats, rows), FeatureSet(feats, rows), images=ImageAccess(backbone, samples, samples, samples)
+        "clustering",
+        10,
+        FeatureSet(feats, rows),
+        FeatureSet(feats, rows),
+        images=ImageAccess(backbone, samples, samples, samples),
     )
     ctx = RunContext(seed=0)
     pred = UNIC(epochs=1, batch_size=100, hidden=64, workers=0).fit_predict(data, ctx)

@@ -68,8 +68,21 @@ def test_extract_fills_the_cache_that_run_reuses(use_plugins: Any, cli: Any, tmp
     use_plugins(("tiny", TinyPlugin()))
     path = weights_file(tmp_path / "w.pth", 0)
     cache = tmp_path / "cache"
-    result = cli("extract", "--backbone", "tiny-vit", "--dataset", "digits", "--set", "backbone.img_size=16",
-                 "--weights", str(path), "--cache-dir", str(cache), "--batch-size", "64")
+    result = cli(
+        "extract",
+        "--backbone",
+        "tiny-vit",
+        "--dataset",
+        "digits",
+        "--set",
+        "backbone.img_size=16",
+        "--weights",
+        str(path),
+        "--cache-dir",
+        str(cache),
+        "--batch-size",
+        "64",
+    )
     assert result.code == 0, result.err
     assert "tiny-vit | digits | train: features 1797 x 192" in result.out
     entries = sorted(cache.glob("*.npy"))
@@ -80,7 +93,9 @@ def test_extract_fills_the_cache_that_run_reuses(use_plugins: Any, cli: Any, tmp
     assert sorted(cache.glob("*.npy")) == entries and record["feature_cache_keys"]["train"] == entries[0].stem
 
 
-def test_no_weights_and_no_network_is_one_line(use_plugins: Any, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_weights_and_no_network_is_one_line(
+    use_plugins: Any, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     use_plugins(("tiny", TinyPlugin()))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
@@ -94,8 +109,17 @@ def test_no_weights_and_no_network_is_one_line(use_plugins: Any, cli: Any, tmp_p
 def test_bad_weights_inputs_are_one_line(use_plugins: Any, cli: Any, tmp_path: Path) -> None:
     use_plugins(("tiny", TinyPlugin()))
     cases = {
-        ("run", "--method", "kmeans", "--backbone", "pixels", "--dataset", "digits", "--weights", str(tmp_path / "x.pth")):
-            "backbone 'pixels' has no pretrained weights to replace",
+        (
+            "run",
+            "--method",
+            "kmeans",
+            "--backbone",
+            "pixels",
+            "--dataset",
+            "digits",
+            "--weights",
+            str(tmp_path / "x.pth"),
+        ): "backbone 'pixels' has no pretrained weights to replace",
         (*RUN, "--weights", str(tmp_path / "missing.pth")): "weights file",
         ("fetch-weights", "pixels"): "backbone 'pixels' has no official weights to fetch",
         ("fetch-weights",): "name the backbones to fetch, or pass --all",

@@ -64,7 +64,7 @@ def moco(ckpt: Any) -> StateDict:
     """MoCo v2 / MoCHi: ``state_dict`` -> ``module.encoder_q.*`` without the MLP ``fc`` (moco ``main_lincls.py``)."""
     sd = unwrap(ckpt, "state_dict")
     prefix = "module.encoder_q."
-    return {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix) and not k.startswith(prefix + "fc")}
+    return {k[len(prefix) :]: v for k, v in sd.items() if k.startswith(prefix) and not k.startswith(prefix + "fc")}
 
 
 def swav(ckpt: Any) -> StateDict:
@@ -81,7 +81,14 @@ def timm_classifier(ckpt: Any) -> StateDict:
 LITE0_STAGE_REPEATS = (1, 2, 2, 3, 3, 4, 1)
 _LITE0_TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
 _LITE0_DS = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}  # stage 0, no expansion
-_LITE0_IR = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw", "_bn1": "bn2", "_project_conv": "conv_pwl", "_bn2": "bn3"}
+_LITE0_IR = {
+    "_expand_conv": "conv_pw",
+    "_bn0": "bn1",
+    "_depthwise_conv": "conv_dw",
+    "_bn1": "bn2",
+    "_project_conv": "conv_pwl",
+    "_bn2": "bn3",
+}
 _BLOCK_KEY = re.compile(r"_blocks\.(\d+)\.([^.]+)\.(.+)")
 
 

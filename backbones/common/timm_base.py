@@ -81,7 +81,9 @@ class TimmBackbone(Backbone):
         with torch.device("meta"):
             model = self.create()
         state_dict = self.adapt(type(self).remap(read_checkpoint(path)), model)
-        state_dict = {k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in state_dict.items()}  # fp16 -> fp32
+        state_dict = {
+            k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in state_dict.items()
+        }  # fp16 -> fp32
         load_strict(model, state_dict, str(path), assign=True)
         return model.eval()
 
@@ -100,4 +102,3 @@ class TimmBackbone(Backbone):
 
     def split(self, model: torch.nn.Module, n: int) -> TailSplit:
         raise NotImplementedError
-

@@ -90,7 +90,9 @@ class UrlWeights(WeightSource):
         try:  # writes a temporary file and renames it: an interrupted download leaves nothing behind
             torch.hub.download_url_to_file(self.url, str(dest), progress=True)
         except Exception as exc:  # URLError, HTTPError, timeouts: all mean "no network" to the user
-            raise BenchError(f"no weights for backbone '{backbone}' and the download failed ({type(exc).__name__}): {hint}") from None
+            raise BenchError(
+                f"no weights for backbone '{backbone}' and the download failed ({type(exc).__name__}): {hint}"
+            ) from None
         return dest
 
     def describe(self) -> str:
@@ -149,9 +151,13 @@ def read_checkpoint(path: Path) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BenchError(f"refusing to load '{path}': it is not a plain weights file (torch.load weights_only=True: {first})") from None
+        raise BenchError(
+            f"refusing to load '{path}': it is not a plain weights file (torch.load weights_only=True: {first})"
+        ) from None
     except (RuntimeError, EOFError, OSError) as exc:
-        raise BenchError(f"cannot read weights file '{path}': {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        raise BenchError(
+            f"cannot read weights file '{path}': {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from None
 
 
 def load_strict(model: torch.nn.Module, state_dict: dict[str, torch.Tensor], source: str, assign: bool = False) -> None:
@@ -165,7 +171,9 @@ def load_strict(model: torch.nn.Module, state_dict: dict[str, torch.Tensor], sou
     not_tensors = [k for k, v in state_dict.items() if not isinstance(v, torch.Tensor)]
     if not_tensors:
         kind = type(state_dict[not_tensors[0]]).__name__
-        raise BenchError(f"weights '{source}' do not fit the model (wrong checkpoint format?): entry '{not_tensors[0]}' is a {kind}, not a tensor")
+        raise BenchError(
+            f"weights '{source}' do not fit the model (wrong checkpoint format?): entry '{not_tensors[0]}' is a {kind}, not a tensor"
+        )
     try:
         result = model.load_state_dict(state_dict, strict=False, assign=assign)
     except RuntimeError as exc:  # size mismatches are raised even when not strict

@@ -102,7 +102,11 @@ SPLIT_LISTS: dict[str, SplitList] = {
     },
     **{
         f"{name}_ssb_{part}.txt": SplitList(
-            f"{name}_ssb_{part}.txt", _SHA256[f"{name}_ssb_{part}.txt"], SSB_URL.format(name=name), ssb_classes(part), SSB_MD5[name]
+            f"{name}_ssb_{part}.txt",
+            _SHA256[f"{name}_ssb_{part}.txt"],
+            SSB_URL.format(name=name),
+            ssb_classes(part),
+            SSB_MD5[name],
         )
         for name in SSB_MD5
         for part in ("old", "new")

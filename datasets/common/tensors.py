@@ -20,7 +20,10 @@ class TensorSamples(TorchDataset):
     """
 
     def __init__(
-        self, tensor: torch.Tensor, input_config: InputConfig | None = None, augment: Callable[[torch.Tensor], torch.Tensor] | None = None
+        self,
+        tensor: torch.Tensor,
+        input_config: InputConfig | None = None,
+        augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         self.tensor = tensor
         self.input_config = input_config
@@ -49,9 +52,13 @@ def prepare_image(image: torch.Tensor, cfg: InputConfig) -> torch.Tensor:
     Small grey images (8x8 digits, 28x28 Fashion-MNIST) are upsampled as a whole: cropping them
     would cut off the object, so ``crop_pct`` does not apply here.
     """
-    x = torch.nn.functional.interpolate(
-        image.unsqueeze(0), size=(cfg.size, cfg.size), mode=cfg.interpolation, align_corners=False, antialias=True
-    ).squeeze(0).clamp(0, 1)
+    x = (
+        torch.nn.functional.interpolate(
+            image.unsqueeze(0), size=(cfg.size, cfg.size), mode=cfg.interpolation, align_corners=False, antialias=True
+        )
+        .squeeze(0)
+        .clamp(0, 1)
+    )
     if x.shape[0] == 1:
         x = x.expand(3, -1, -1)
     mean = torch.tensor(cfg.mean, dtype=x.dtype).view(3, 1, 1)

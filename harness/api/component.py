@@ -53,6 +53,8 @@ def describe_validation_error(exc: ValidationError, model: type[BaseModel], owne
     key = ".".join(str(p) for p in err["loc"]) or "?"
     if err["type"] == "extra_forbidden":
         fields = model.model_fields.items()
-        valid = ", ".join(name if f.is_required() else f"{name}={f.get_default(call_default_factory=True)!r}" for name, f in fields)
+        valid = ", ".join(
+            name if f.is_required() else f"{name}={f.get_default(call_default_factory=True)!r}" for name, f in fields
+        )
         return f"unknown parameter '{key}' for {owner} (valid: {valid or 'none'})"
     return f"invalid value {err.get('input')!r} for parameter '{key}' of {owner}: {err['msg']}"

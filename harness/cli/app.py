@@ -17,9 +17,23 @@ from unic_bench.errors import BenchError, unknown_choice
 
 LIST_KINDS = ("methods", "backbones", "datasets")
 CONFIG_KEYS = {
-    "method", "backbone", "dataset", "task", "seed", "seeds", "set", "gcd_metric",
-    "device", "data_root", "results", "overwrite", "cache_dir", "splits_dir",
-    "weights", "batch_size", "workers",
+    "method",
+    "backbone",
+    "dataset",
+    "task",
+    "seed",
+    "seeds",
+    "set",
+    "gcd_metric",
+    "device",
+    "data_root",
+    "results",
+    "overwrite",
+    "cache_dir",
+    "splits_dir",
+    "weights",
+    "batch_size",
+    "workers",
 }
 LAYOUTS = ("table1", "table2", "table7")
 FORMATS = ("md", "latex", "csv")
@@ -79,15 +93,22 @@ def run(
     task: Annotated[Optional[str], typer.Option(help="clustering | gcd")] = None,
     seed: Annotated[Optional[str], typer.Option(help="One integer seed.")] = None,
     seeds: Annotated[Optional[str], typer.Option(help="Several seeds, e.g. 0,1,2 (mean ± std in tables).")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Parameter override key=value; dataset.KEY / backbone.KEY go to those plugins.")] = None,
+    set_: Annotated[
+        Optional[list[str]],
+        typer.Option("--set", help="Parameter override key=value; dataset.KEY / backbone.KEY go to those plugins."),
+    ] = None,
     gcd_metric: Annotated[Optional[str], typer.Option(help="GCD accuracy variant: v2 (default) | v1.")] = None,
     device: Annotated[Optional[str], typer.Option(help="auto | cpu | cuda[:N]")] = None,
     data_root: Annotated[Optional[Path], typer.Option(help="Where datasets live (or $UNIC_BENCH_DATA).")] = None,
     results: Annotated[Optional[Path], typer.Option(help="Results folder (records go to RESULTS/runs/).")] = None,
     overwrite: Annotated[Optional[str], typer.Option(help="never | only-missing (default) | always")] = None,
-    cache_dir: Annotated[Optional[Path], typer.Option(help="Feature cache (default ~/.cache/unic-bench; $UNIC_BENCH_CACHE).")] = None,
+    cache_dir: Annotated[
+        Optional[Path], typer.Option(help="Feature cache (default ~/.cache/unic-bench; $UNIC_BENCH_CACHE).")
+    ] = None,
     splits_dir: Annotated[Optional[Path], typer.Option(help=SPLITS_DIR_HELP)] = None,
-    weights: Annotated[Optional[Path], typer.Option(help="Weights file replacing the backbone's official one (its sha256 joins the run id).")] = None,
+    weights: Annotated[
+        Optional[Path], typer.Option(help="Weights file replacing the backbone's official one (its sha256 joins the run id).")
+    ] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Feature-extraction batch size (default 256).")] = None,
     workers: Annotated[Optional[int], typer.Option(help="DataLoader workers for feature extraction (default 0).")] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML run spec; its keys are these flags' long names.")] = None,
@@ -100,10 +121,20 @@ def run(
     if unknown:
         raise BenchError(f"unknown key '{unknown[0]}' in config '{config}' (valid: {', '.join(sorted(CONFIG_KEYS))})")
     cli = {
-        "method": method, "backbone": backbone, "dataset": dataset, "task": task, "gcd_metric": gcd_metric,
-        "device": device, "data_root": data_root, "results": results, "overwrite": overwrite, "cache_dir": cache_dir,
+        "method": method,
+        "backbone": backbone,
+        "dataset": dataset,
+        "task": task,
+        "gcd_metric": gcd_metric,
+        "device": device,
+        "data_root": data_root,
+        "results": results,
+        "overwrite": overwrite,
+        "cache_dir": cache_dir,
         "splits_dir": splits_dir,
-        "weights": weights, "batch_size": batch_size, "workers": workers,
+        "weights": weights,
+        "batch_size": batch_size,
+        "workers": workers,
     }
     values.update({k: v for k, v in cli.items() if v is not None})
     if seed is not None and seeds is not None:
@@ -158,7 +189,9 @@ def _print_outcomes(outcomes: list[Any]) -> None:
         tag = " (existing record kept)" if out.reused else ""
         tag += f" ({out.record.note})" if out.record.note else ""
         s = out.spec
-        console.print(f"{s.method} | {s.backbone} | {s.dataset} | {s.task} | seed {s.seed}: {metrics}{tag}  -> {out.path}", highlight=False)
+        console.print(
+            f"{s.method} | {s.backbone} | {s.dataset} | {s.task} | seed {s.seed}: {metrics}{tag}  -> {out.path}", highlight=False
+        )
     if len(outcomes) > 1:
         keys = outcomes[0].record.metrics.keys()
         summary = "  ".join(
@@ -172,11 +205,15 @@ def _print_outcomes(outcomes: list[Any]) -> None:
 def extract(
     backbone: Annotated[str, typer.Option(help="Backbone name or alias.")],
     dataset: Annotated[str, typer.Option(help="Dataset name.")],
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="backbone.KEY=value / dataset.KEY=value, as for `run`.")] = None,
+    set_: Annotated[
+        Optional[list[str]], typer.Option("--set", help="backbone.KEY=value / dataset.KEY=value, as for `run`.")
+    ] = None,
     weights: Annotated[Optional[Path], typer.Option(help="Weights file replacing the backbone's official one.")] = None,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
     data_root: Annotated[Optional[Path], typer.Option(help="Where datasets live (or $UNIC_BENCH_DATA).")] = None,
-    cache_dir: Annotated[Optional[Path], typer.Option(help="Feature cache (default ~/.cache/unic-bench; $UNIC_BENCH_CACHE).")] = None,
+    cache_dir: Annotated[
+        Optional[Path], typer.Option(help="Feature cache (default ~/.cache/unic-bench; $UNIC_BENCH_CACHE).")
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 256,
     workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 0,
 ) -> None:
@@ -195,10 +232,17 @@ def extract(
     if weights is not None:
         weights_checksum(backbone_cls, weights)
     options = RunOptions(
-        device=device, data_root=data_root, cache_dir=cache_dir, progress=rich_progress, batch_size=batch_size, num_workers=workers
+        device=device,
+        data_root=data_root,
+        cache_dir=cache_dir,
+        progress=rich_progress,
+        batch_size=batch_size,
+        num_workers=workers,
     )
     built = backbone_cls(backbone_cls.validate_params(routed["backbone"]), weights=weights)
-    for name, (shape, key) in extract_features(built, dataset_cls(dataset_cls.validate_params(routed["dataset"])), options).items():
+    for name, (shape, key) in extract_features(
+        built, dataset_cls(dataset_cls.validate_params(routed["dataset"])), options
+    ).items():
         typer.echo(f"{backbone_cls.name} | {dataset_cls.name} | {name}: features {shape[0]} x {shape[1]}  cache key {key}")
 
 
@@ -301,11 +345,20 @@ def list_entries(kind: Annotated[str, typer.Argument(help="What to list.", metav
     if kind == "backbones":
         grid = Table("name", "aliases", "input", "pretraining", "plugin", "description")
         for cls in registry:
-            grid.add_row(cls.name, ", ".join(cls.aliases) or "-", cls.accepts, cls.pretraining or "-", registry.source(cls.name), cls.description)
+            grid.add_row(
+                cls.name,
+                ", ".join(cls.aliases) or "-",
+                cls.accepts,
+                cls.pretraining or "-",
+                registry.source(cls.name),
+                cls.description,
+            )
     else:
         grid = Table("name", "aliases", "tasks", "plugin", "description")
         for cls in registry:
-            grid.add_row(cls.name, ", ".join(cls.aliases) or "-", ", ".join(sorted(cls.tasks)), registry.source(cls.name), cls.description)
+            grid.add_row(
+                cls.name, ", ".join(cls.aliases) or "-", ", ".join(sorted(cls.tasks)), registry.source(cls.name), cls.description
+            )
     _console().print(grid)
 
 
@@ -316,7 +369,9 @@ app.add_typer(datasets_app, name="datasets")
 @datasets_app.command("check")
 def datasets_check(
     data_root: Annotated[Path, typer.Option(help="Where datasets live (or $UNIC_BENCH_DATA).", envvar="UNIC_BENCH_DATA")],
-    dataset: Annotated[Optional[list[str]], typer.Option(help="Check only these (repeatable); default: all in the data root.")] = None,
+    dataset: Annotated[
+        Optional[list[str]], typer.Option(help="Check only these (repeatable); default: all in the data root.")
+    ] = None,
     splits_dir: Annotated[Optional[Path], typer.Option(help=SPLITS_DIR_HELP)] = None,
 ) -> None:
     """Report which datasets are present under DATA_ROOT and whether their split sizes match the official ones."""

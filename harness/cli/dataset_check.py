@@ -41,7 +41,9 @@ def check_dataset(cls: type, root: Path, local_splits: Path | None = None) -> Ch
     return CheckResult(cls.name, "count mismatch" if wrong else "ok", counts, expected, "; ".join(wrong))
 
 
-def check_datasets(host: PluginHost, root: Path, names: list[str] | None = None, local_splits: Path | None = None) -> list[CheckResult]:
+def check_datasets(
+    host: PluginHost, root: Path, names: list[str] | None = None, local_splits: Path | None = None
+) -> list[CheckResult]:
     """Every dataset that reads files from the data root (or the ``names`` given)."""
     if not Path(root).is_dir():
         raise BenchError(f"data root '{root}' does not exist or is not a folder")

@@ -31,10 +31,14 @@ def run_demo(results: Path, seeds: list[int], overwrite: str, device: str) -> st
             spec
             for method in host.methods
             if task in method.tasks
-            for spec in resolve(RunRequest(method=method.name, backbone=DEMO_BACKBONE, dataset=DEMO_DATASET, task=task, seeds=seeds), host)
+            for spec in resolve(
+                RunRequest(method=method.name, backbone=DEMO_BACKBONE, dataset=DEMO_DATASET, task=task, seeds=seeds), host
+            )
         ]
         outcomes: list[Outcome] = run_specs(specs, options, host)
-        sections.append(f"## {title}: {dataset.label()} / {DEMO_BACKBONE}, seeds {','.join(map(str, seeds))}\n\n"
-                        + render([o.record for o in outcomes], layout, "md", digits=1).rstrip())
+        sections.append(
+            f"## {title}: {dataset.label()} / {DEMO_BACKBONE}, seeds {','.join(map(str, seeds))}\n\n"
+            + render([o.record for o in outcomes], layout, "md", digits=1).rstrip()
+        )
     sections.append(f"Records: {Path(results) / 'runs'}  (render again with `unic-bench table --results {results}`)")
     return "\n\n".join(sections)

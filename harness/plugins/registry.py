@@ -23,7 +23,10 @@ class Registry(Generic[C]):
 
     def add_all(self, classes: list[type[C]], source: str) -> None:
         """Register plugin ``source``'s classes, all or none; a name clash is an error naming both plugins."""
-        taken = {**{name: self._sources[name] for name in self._entries}, **{a: self._sources[n] for a, n in self._aliases.items()}}
+        taken = {
+            **{name: self._sources[name] for name in self._entries},
+            **{a: self._sources[n] for a, n in self._aliases.items()},
+        }
         for cls in classes:
             if not (isinstance(cls, type) and issubclass(cls, self.base)) or not getattr(cls, "name", ""):
                 raise TypeError(f"plugin '{source}' registered {cls!r}, which is not a named {self.base.__name__} subclass")

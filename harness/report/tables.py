@@ -167,8 +167,7 @@ def _check_unique_cells(index: pd.MultiIndex) -> None:
     if len(duplicated):
         *row, column, _ = duplicated[0]
         raise BenchError(
-            f"two configurations would share the table cell ({' / '.join(row)}, {column}); "
-            "give them distinct display names"
+            f"two configurations would share the table cell ({' / '.join(row)}, {column}); give them distinct display names"
         )
 
 

@@ -135,8 +135,15 @@ class Runner:
         for name in needed:
             if name not in loaded.features:
                 loaded.features[name], loaded.keys[name] = cached_features(
-                    backbone, spec.dataset, spec.dataset_params, loaded.splits.splits[name], device,
-                    self.options.cache_dir, self.options.progress, self.options.batch_size, self.options.num_workers,
+                    backbone,
+                    spec.dataset,
+                    spec.dataset_params,
+                    loaded.splits.splits[name],
+                    device,
+                    self.options.cache_dir,
+                    self.options.progress,
+                    self.options.batch_size,
+                    self.options.num_workers,
                 )
         return loaded, needed
 
@@ -146,7 +153,9 @@ class Runner:
             return None
         path = self.options.weights
         if path is None or not Path(path).is_file() or file_sha256(Path(path)) != spec.weights_sha256:
-            raise BenchError(f"run {spec.run_id} needs the weights file with sha256 {spec.weights_sha256}; pass it with --weights")
+            raise BenchError(
+                f"run {spec.run_id} needs the weights file with sha256 {spec.weights_sha256}; pass it with --weights"
+            )
         return Path(path)
 
     def execute(self, spec: RunSpec) -> tuple[RunRecord, np.ndarray, np.ndarray, list[str] | None]:
@@ -306,13 +315,13 @@ def score(
 def _check_prediction(prediction: Prediction, n_eval: int, method: str) -> np.ndarray:
     labels = np.asarray(prediction.labels)
     if labels.shape != (n_eval,) or not np.issubdtype(labels.dtype, np.integer):
-        raise RuntimeError(f"method '{method}' returned labels of shape {labels.shape} and dtype {labels.dtype}; expected ({n_eval},) integers")
+        raise RuntimeError(
+            f"method '{method}' returned labels of shape {labels.shape} and dtype {labels.dtype}; expected ({n_eval},) integers"
+        )
     return labels.astype(np.int64)
 
 
-def extract_features(
-    backbone: Backbone, dataset: Dataset, options: RunOptions
-) -> dict[str, tuple[tuple[int, ...], str]]:
+def extract_features(backbone: Backbone, dataset: Dataset, options: RunOptions) -> dict[str, tuple[tuple[int, ...], str]]:
     """Fill the feature cache for every split of ``dataset`` (``unic-bench extract``): split -> (shape, key)."""
     device = resolve_device(options.device)
     splits = dataset.load(data_root_for(type(dataset), options), backbone.input_config())
@@ -320,8 +329,15 @@ def extract_features(
     out = {}
     for name, split in splits.splits.items():
         array, key = cached_features(
-            backbone, dataset.name, dataset_params, split, device, options.cache_dir, options.progress,
-            options.batch_size, options.num_workers,
+            backbone,
+            dataset.name,
+            dataset_params,
+            split,
+            device,
+            options.cache_dir,
+            options.progress,
+            options.batch_size,
+            options.num_workers,
         )
         out[name] = (tuple(array.shape), key)
     return out

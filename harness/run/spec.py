@@ -158,9 +158,9 @@ def resolve(request: RunRequest, host: PluginHost) -> list[RunSpec]:
     weights_sha256 = None if request.weights is None else weights_checksum(backbone, request.weights)
     routed = split_params(request.set, set(dataset.Params.model_fields) - set(method.Params.model_fields))
     params = {
-        "method_params": method.validate_params({**method.defaults_for(dataset.name, request.task), **routed["method"]}).model_dump(
-            mode="json"
-        ),
+        "method_params": method.validate_params(
+            {**method.defaults_for(dataset.name, request.task), **routed["method"]}
+        ).model_dump(mode="json"),
         "backbone_params": backbone.validate_params(routed["backbone"]).model_dump(mode="json"),
         "dataset_params": dataset.validate_params(routed["dataset"]).model_dump(mode="json"),
     }

@@ -135,7 +135,9 @@ class Encoder(nn.Module):
     def _loader(self, dataset: Dataset, **batching: Any) -> DataLoader:
         workers = min(self.workers, os.cpu_count() or 1)
         persistent = workers > 0 and "batch_sampler" in batching  # the training loader is reused every epoch
-        return DataLoader(dataset, num_workers=workers, pin_memory=self.device.startswith("cuda"), persistent_workers=persistent, **batching)
+        return DataLoader(
+            dataset, num_workers=workers, pin_memory=self.device.startswith("cuda"), persistent_workers=persistent, **batching
+        )
 
     def _through_tail(self, images: torch.Tensor) -> torch.Tensor:
         assert self.trunk is not None and self.tail is not None
@@ -147,7 +149,9 @@ class Encoder(nn.Module):
                 hidden = self.trunk(images)
             return self.tail(hidden).float()
 
-    def batches(self, tuples: torch.Tensor, batch_size: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(
+        self, tuples: torch.Tensor, batch_size: int, generator: torch.Generator
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Shuffled batches of one epoch: ``(rows (B, m) on the device, embeddings (B, m, D))``."""
         tuples = tuples.to(generator.device)
         tuples = tuples[torch.randperm(len(tuples), generator=generator, device=generator.device)].to(self.device)
@@ -222,8 +226,10 @@ class Trainer:
             groups = [{"params": [q for _, q in named]}]
         else:  # facebookresearch/dino utils.get_params_groups (TEMI's train_main.py uses it)
             flat = [n.endswith(".bias") or q.ndim == 1 for n, q in named]
-            groups = [{"params": [q for (_, q), f in zip(named, flat) if not f]},
-                      {"params": [q for (_, q), f in zip(named, flat) if f], "weight_decay": 0.0}]
+            groups = [
+                {"params": [q for (_, q), f in zip(named, flat) if not f]},
+                {"params": [q for (_, q), f in zip(named, flat) if f], "weight_decay": 0.0},
+            ]
             groups = [g for g in groups if g["params"]]
         if p.optimizer == "sgd":
             return torch.optim.SGD(groups, lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay)
@@ -263,7 +269,9 @@ class Trainer:
                 count += n
                 for name, value in terms.items():
                     sums[name] = sums.get(name, 0) + value.detach().float() * n
-            self.ctx.log_epoch(epoch, lr=self.lr_at(epoch), **{name: float(total) / max(count, 1) for name, total in sums.items()})
+            self.ctx.log_epoch(
+                epoch, lr=self.lr_at(epoch), **{name: float(total) / max(count, 1) for name, total in sums.items()}
+            )
             self._save(epoch + 1)
         self.modules.eval()
 

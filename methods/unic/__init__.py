@@ -51,7 +51,11 @@ class UNICParams(TrainParams):
 
 
 def unic_loss(
-    anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, lambdas: tuple[float, float, float], temperature: float = 1.0
+    anchor: torch.Tensor,
+    positive: torch.Tensor,
+    negative: torch.Tensor,
+    lambdas: tuple[float, float, float],
+    temperature: float = 1.0,
 ) -> dict[str, torch.Tensor]:
     """Eqs. 6-9 on logits of (anchor, positive, negative), each (B, K); returns the loss and its terms.
 
@@ -145,7 +149,10 @@ class UNIC(Method):
             labels=labels,
             train_assignments=train_assignments,
             diagnostics={
-                "tau1": tau1, "tau2": tau2, "eta": eta, "mining_defaults": f"{', '.join(from_defaults)}: {defaults.source}" if from_defaults else "none (all given)",
+                "tau1": tau1,
+                "tau2": tau2,
+                "eta": eta,
+                "mining_defaults": f"{', '.join(from_defaults)}: {defaults.source}" if from_defaults else "none (all given)",
                 "finetune": encoder.mode,
                 "clusters_used": int(len(np.unique(labels))),
             },
