@@ -13,9 +13,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from unic_bench.api.backbone import TailSplit
+from unic_bench.api.hookspecs import hookimpl
 from unic_bench.backbones.common import formats
 from unic_bench.backbones.common.timm_base import HALF, TimmBackbone
-from unic_bench.api.hookspecs import hookimpl
 from unic_bench.backbones.common.weights import PackageWeights
 
 if TYPE_CHECKING:

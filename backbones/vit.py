@@ -11,9 +11,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from unic_bench.api.backbone import TailSplit
+from unic_bench.api.hookspecs import hookimpl
 from unic_bench.backbones.common import formats
 from unic_bench.backbones.common.timm_base import HALF, TimmBackbone
-from unic_bench.api.hookspecs import hookimpl
 from unic_bench.backbones.common.weights import UrlWeights
 
 if TYPE_CHECKING:

@@ -93,9 +93,9 @@ def run_step(step: str, args: argparse.Namespace) -> dict[str, float]:
     """
     import faiss
 
+    from unic_bench.methods.common.neighbors import union_sizes
     from unic_bench.methods.unic.mining import diagnostics, mine
     from unic_bench.methods.unic.negatives import NegativeSampler
-    from unic_bench.methods.common.neighbors import union_sizes
 
     work = Path(args.workdir)
     x = torch.from_numpy(np.load(work / "features.npy"))

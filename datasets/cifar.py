@@ -21,9 +21,9 @@ import numpy as np
 from unic_bench.api.backbone import InputConfig
 from unic_bench.api.component import Task
 from unic_bench.api.dataset import DatasetSplits
+from unic_bench.api.hookspecs import hookimpl
 from unic_bench.datasets.common.on_disk import DiskDataset
 from unic_bench.errors import BenchError
-from unic_bench.api.hookspecs import hookimpl
 
 # sha256 of SCAN's table written one superclass id per line (line i = coarse id of fine label i)
 SCAN_FINE_TO_COARSE_SHA256 = "e42507f05cda2ceaa8a57e0b264701415f4d1cde098e512f426a5e027c257211"

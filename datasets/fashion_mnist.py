@@ -23,8 +23,8 @@ from pydantic import Field
 from unic_bench.api.backbone import InputConfig, Modality
 from unic_bench.api.component import ParamsModel, Task
 from unic_bench.api.dataset import Dataset, DatasetSplits, Split, manifest_of
-from unic_bench.errors import BenchError
 from unic_bench.api.hookspecs import hookimpl
+from unic_bench.errors import BenchError
 
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 FILES = {

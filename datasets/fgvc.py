@@ -26,10 +26,10 @@ import numpy as np
 from unic_bench.api.backbone import InputConfig
 from unic_bench.api.component import Task
 from unic_bench.api.dataset import DatasetSplits
-from unic_bench.datasets.common.on_disk import DiskDataset, relabel
-from unic_bench.errors import BenchError
 from unic_bench.api.hookspecs import hookimpl
+from unic_bench.datasets.common.on_disk import DiskDataset, relabel
 from unic_bench.datasets.common.split_lists import split_list
+from unic_bench.errors import BenchError
 
 Rows = tuple[list[str], np.ndarray]  # (image paths relative to the dataset folder, class ids)
 

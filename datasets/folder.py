@@ -22,9 +22,9 @@ from pydantic import Field
 from unic_bench.api.backbone import InputConfig
 from unic_bench.api.component import ParamsModel, Task
 from unic_bench.api.dataset import DatasetSplits
+from unic_bench.api.hookspecs import hookimpl
 from unic_bench.datasets.common.on_disk import IMG_EXTENSIONS, DiskDataset, list_images
 from unic_bench.errors import BenchError
-from unic_bench.api.hookspecs import hookimpl
 
 
 class FolderParams(ParamsModel):

@@ -27,8 +27,8 @@ import numpy as np
 from unic_bench.api.backbone import InputConfig
 from unic_bench.api.component import ParamsModel, Task
 from unic_bench.api.dataset import DatasetSplits, Split
-from unic_bench.datasets.common.on_disk import DiskDataset, list_images
 from unic_bench.api.hookspecs import hookimpl
+from unic_bench.datasets.common.on_disk import DiskDataset, list_images
 from unic_bench.datasets.common.split_lists import split_list
 from unic_bench.datasets.common.transforms import PreResize
 

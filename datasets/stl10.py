@@ -17,9 +17,9 @@ import numpy as np
 from unic_bench.api.backbone import InputConfig
 from unic_bench.api.component import ParamsModel, Task
 from unic_bench.api.dataset import DatasetSplits, Split, manifest_of
+from unic_bench.api.hookspecs import hookimpl
 from unic_bench.datasets.common.on_disk import DiskDataset
 from unic_bench.errors import BenchError
-from unic_bench.api.hookspecs import hookimpl
 
 SIDE = 96
 

@@ -37,7 +37,23 @@ _EXPORTS = {
     "hookimpl": "unic_bench.api.hookspecs",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "__version__",
+    "BenchError",
+    "ParamsModel",
+    "Task",
+    "Method",
+    "Backbone",
+    "InputConfig",
+    "Dataset",
+    "Split",
+    "TaskData",
+    "FeatureSet",
+    "ImageAccess",
+    "Prediction",
+    "RunContext",
+    "hookimpl",
+]  # equal to _EXPORTS' keys (tests/test_public_api.py)
 
 if TYPE_CHECKING:
     from unic_bench.api.backbone import Backbone, InputConfig

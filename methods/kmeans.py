@@ -21,8 +21,8 @@ from pydantic import Field
 from unic_bench.api.component import ParamsModel, Task
 from unic_bench.api.hookspecs import hookimpl
 from unic_bench.api.method import Method
-from unic_bench.methods.common.normalize import normalize
 from unic_bench.api.taskdata import Prediction, RunContext, TaskData
+from unic_bench.methods.common.normalize import normalize
 
 
 class KMeansParams(ParamsModel):

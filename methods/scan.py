@@ -51,9 +51,9 @@ from torch import nn
 from unic_bench.api.component import Task
 from unic_bench.api.hookspecs import hookimpl
 from unic_bench.api.method import Method
+from unic_bench.api.taskdata import Prediction, RunContext, TaskData
 from unic_bench.methods.common.heads import build_head
 from unic_bench.methods.common.neighbors import knn
-from unic_bench.api.taskdata import Prediction, RunContext, TaskData
 from unic_bench.methods.common.training import Encoder, Finetune, Trainer, TrainParams, resolve_finetune, seeded
 
 EPS = 1e-8  # losses.py: probabilities are clamped at 1e-8 inside the entropy

@@ -47,9 +47,9 @@ from torch import nn
 from unic_bench.api.component import Task
 from unic_bench.api.hookspecs import hookimpl
 from unic_bench.api.method import Method
+from unic_bench.api.taskdata import Prediction, RunContext, TaskData
 from unic_bench.methods.common.heads import DINOHead
 from unic_bench.methods.common.neighbors import knn
-from unic_bench.api.taskdata import Prediction, RunContext, TaskData
 from unic_bench.methods.common.training import Encoder, Finetune, Trainer, TrainParams, resolve_finetune, seeded
 
 

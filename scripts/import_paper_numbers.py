@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from unic_bench.atomic import write_json
 from unic_bench.api.component import Task
+from unic_bench.atomic import write_json
 from unic_bench.errors import BenchError
 from unic_bench.run.records import DisplayNames, RunRecord
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from unic_bench.plugins import host as plugins
 from unic_bench.cli.app import main
+from unic_bench.plugins import host as plugins
 
 
 @pytest.fixture(autouse=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from unic_bench.api.taskdata import FeatureSet, TaskData
 from unic_bench.datasets.synthetic import Synthetic
 from unic_bench.run.gcd_split import labelled_indices
-from unic_bench.api.taskdata import FeatureSet, TaskData
 
 
 def synthetic(separation: float, imbalance: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -82,8 +82,8 @@ def test_bad_config_values(cli: Any, tmp_path: Path) -> None:
 
 
 def test_dataset_needing_a_root_says_so(use_plugins: Any, cli: Any, tmp_path: Path) -> None:
-    from unic_bench.datasets.digits import Digits
     from unic_bench.api.hookspecs import hookimpl
+    from unic_bench.datasets.digits import Digits
 
     class OnDisk(Digits):
         name = "on-disk"

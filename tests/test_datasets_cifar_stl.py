@@ -12,13 +12,13 @@ from dataset_trees import CIFAR10_NAMES, make_cifar10, make_cifar100, make_stl10
 
 from unic_bench.api.backbone import InputConfig
 from unic_bench.datasets.cifar import Cifar10, Cifar100, Cifar100Coarse
+from unic_bench.datasets.common.transforms import IMAGENET_MEAN, IMAGENET_STD
 from unic_bench.datasets.stl10 import Stl10
 from unic_bench.errors import BenchError
 from unic_bench.run.metrics import clustering_metrics
 from unic_bench.run.protocol import TaskInputs, score, task_inputs
 from unic_bench.run.records import read_record
 from unic_bench.run.spec import RunSpec
-from unic_bench.datasets.common.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 VIT_INPUT = InputConfig(224, IMAGENET_MEAN, IMAGENET_STD)
 

@@ -11,8 +11,8 @@ import pytest
 from dataset_trees import make_cifar10, make_imagenet, make_stl10, shared_splits, write_image
 
 from unic_bench.datasets.cifar import Cifar10
-from unic_bench.run.records import read_record
 from unic_bench.report.tables import render
+from unic_bench.run.records import read_record
 
 KMEANS = ["run", "--method", "kmeans", "--backbone", "pixels", "--set", "n_init=2"]
 

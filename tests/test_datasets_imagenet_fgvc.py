@@ -10,13 +10,13 @@ from dataset_trees import AIRCRAFT_VARIANTS, make_aircraft, make_cub, make_image
 
 from unic_bench.api.backbone import InputConfig
 from unic_bench.api.dataset import DatasetSplits
+from unic_bench.datasets.common.split_lists import splits_dir
+from unic_bench.datasets.common.transforms import IMAGENET_MEAN, IMAGENET_STD
 from unic_bench.datasets.fgvc import Aircraft, Cub, StanfordCars
 from unic_bench.datasets.imagenet import ImageNet50, ImageNet100Gcd, gcd_imagenet100_wnids
 from unic_bench.errors import BenchError
-from unic_bench.run.gcd_split import labelled_indices
 from unic_bench.plugins.host import get_host
-from unic_bench.datasets.common.split_lists import splits_dir
-from unic_bench.datasets.common.transforms import IMAGENET_MEAN, IMAGENET_STD
+from unic_bench.run.gcd_split import labelled_indices
 
 VIT_INPUT = InputConfig(224, IMAGENET_MEAN, IMAGENET_STD)
 

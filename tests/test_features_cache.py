@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from unic_bench.api.hookspecs import hookimpl
 from unic_bench.backbones.pixels import Pixels
 from unic_bench.datasets.digits import Digits
 from unic_bench.run.features import cache_key
-from unic_bench.api.hookspecs import hookimpl
 
 FORWARDS: list[int] = []
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 from factories import clustering_data, gcd_data, synthetic
 
+from unic_bench.api.taskdata import RunContext
 from unic_bench.methods.kmeans import KMeans
 from unic_bench.methods.ss_kmeans import SSKMeans
 from unic_bench.run.metrics import cluster_acc, gcd_metrics
-from unic_bench.api.taskdata import RunContext
 
 
 def test_kmeans_separable_synthetic() -> None:

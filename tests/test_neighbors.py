@@ -8,9 +8,9 @@ import torch
 from scipy.stats import chisquare
 
 from unic_bench.errors import BenchError
+from unic_bench.methods.common.neighbors import knn, union_sizes
 from unic_bench.methods.unic.mining import diagnostics, mine, paper_defaults
 from unic_bench.methods.unic.negatives import NegativeSampler, default_sample_size
-from unic_bench.methods.common.neighbors import knn, union_sizes
 
 
 def blobs(n: int, k: int = 10, dim: int = 16, spread: float = 3.0, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from unic_bench.run.records import RunRecord, paper_records
 from unic_bench.report.tables import render
+from unic_bench.run.records import RunRecord, paper_records
 
 PAPER_NUMBERS = Path(__file__).resolve().parents[2] / "shared" / "paper-numbers"
 TABLES = {  # CSV -> (table number, metric columns)

@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from unic_bench.plugins import host as plugins
-from unic_bench.errors import BenchError
 from unic_bench.api.hookspecs import hookimpl
 from unic_bench.api.method import Method
 from unic_bench.api.taskdata import Prediction, RunContext, TaskData
+from unic_bench.errors import BenchError
+from unic_bench.plugins import host as plugins
 
 
 class FirstPoint(Method):

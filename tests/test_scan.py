@@ -12,10 +12,10 @@ import torch.nn.functional as F
 from factories import clustering_data, synthetic
 from test_unic import Interrupt, digits_with_images, stop_after
 
+from unic_bench.api.taskdata import RunContext
+from unic_bench.methods.common.neighbors import knn
 from unic_bench.methods.scan import SCAN, Heads, NeighborPairs, SCANParams, scan_loss, selection_losses, self_label_loss
 from unic_bench.run.metrics import cluster_acc
-from unic_bench.methods.common.neighbors import knn
-from unic_bench.api.taskdata import RunContext
 
 
 def logits_of(*probs: list[float]) -> torch.Tensor:

@@ -11,8 +11,8 @@ import pytest
 from dataset_trees import shared_ints, shared_splits
 
 from unic_bench.datasets.common import split_lists
-from unic_bench.errors import BenchError
 from unic_bench.datasets.common.split_lists import SPLIT_LISTS, scan_names, split_list, splits_dir, ssb_classes
+from unic_bench.errors import BenchError
 
 
 def official_ssb_pickle(name: str) -> bytes:

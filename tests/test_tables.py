@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from unic_bench.errors import BenchError
-from unic_bench.run.records import DisplayNames, RunRecord
 from unic_bench.report.tables import render
+from unic_bench.run.records import DisplayNames, RunRecord
 
 UNIC_ACC = [0.901, 0.912, 0.917]
 UNIC_NMI = [0.801, 0.815, 0.822]

@@ -13,12 +13,12 @@ from factories import clustering_data, synthetic
 from test_unic import Interrupt, digits_with_images, stop_after
 from torch import nn
 
+from unic_bench.api.taskdata import RunContext
 from unic_bench.methods.common.heads import DINOHead
+from unic_bench.methods.common.neighbors import knn
+from unic_bench.methods.common.training import Encoder, Trainer
 from unic_bench.methods.temi import TEMI, PartnerPairs, Teacher, TEMIParams, beta_pmi, teacher_momentum, temi_loss
 from unic_bench.run.metrics import cluster_acc
-from unic_bench.methods.common.neighbors import knn
-from unic_bench.api.taskdata import RunContext
-from unic_bench.methods.common.training import Encoder, Trainer
 
 TEMP = 0.1
 

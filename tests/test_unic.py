@@ -14,14 +14,14 @@ from factories import clustering_data, gcd_data, synthetic
 from torch import nn
 
 from unic_bench.api.backbone import Backbone, TailSplit
-from unic_bench.errors import BenchError
-from unic_bench.methods.unic import UNIC, TupleSampler, unic_loss
-from unic_bench.run.metrics import cluster_acc, gcd_metrics
-from unic_bench.methods.unic.mining import mine
-from unic_bench.run.records import read_record
-from unic_bench.datasets.common.tensors import TensorSamples
 from unic_bench.api.taskdata import FeatureSet, ImageAccess, RunContext, TaskData
+from unic_bench.datasets.common.tensors import TensorSamples
+from unic_bench.errors import BenchError
 from unic_bench.methods.common.training import Encoder, Trainer, TrainParams, resolve_finetune
+from unic_bench.methods.unic import UNIC, TupleSampler, unic_loss
+from unic_bench.methods.unic.mining import mine
+from unic_bench.run.metrics import cluster_acc, gcd_metrics
+from unic_bench.run.records import read_record
 
 LAMBDAS = (1.0, 1.0, 3.0)
 

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import torch
 
-from unic_bench.backbones.common import formats
-from unic_bench.backbones.vit import ViTBackbone
 from unic_bench.api.hookspecs import hookimpl
+from unic_bench.backbones.common import formats
 from unic_bench.backbones.common.weights import UrlWeights
+from unic_bench.backbones.vit import ViTBackbone
 
 
 class TinyViT(ViTBackbone):

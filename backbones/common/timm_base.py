@@ -17,8 +17,8 @@ from pydantic import Field
 
 from unic_bench.api.backbone import Backbone, InputConfig, TailSplit
 from unic_bench.api.component import ParamsModel
-from unic_bench.errors import BenchError
 from unic_bench.backbones.common.weights import WeightSource, load_strict, read_checkpoint
+from unic_bench.errors import BenchError
 
 if TYPE_CHECKING:
     import torch

@@ -155,8 +155,8 @@ def run(
 
 def _run_and_report(values: dict[str, Any]) -> None:
     """Split merged flags into how to run (RunOptions) and what to run (RunRequest); run; print."""
-    from unic_bench.plugins.host import get_host
     from unic_bench.cli.progress import rich_progress
+    from unic_bench.plugins.host import get_host
     from unic_bench.run.protocol import RunOptions, run_specs
     from unic_bench.run.spec import RunRequest, resolve
 
@@ -218,8 +218,8 @@ def extract(
     workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 0,
 ) -> None:
     """Fill the feature cache for every split of a dataset, ahead of runs (e.g. on one GPU job)."""
-    from unic_bench.plugins.host import get_host
     from unic_bench.cli.progress import rich_progress
+    from unic_bench.plugins.host import get_host
     from unic_bench.run.protocol import RunOptions, extract_features
     from unic_bench.run.spec import parse_set, split_params, weights_checksum
 
@@ -298,8 +298,8 @@ def table(
 ) -> None:
     """Render a leaderboard (mean ± std over seeds, best bold, second underlined)."""
     from unic_bench.atomic import atomic_write
-    from unic_bench.run.records import iter_records, paper_records
     from unic_bench.report.tables import render
+    from unic_bench.run.records import iter_records, paper_records
 
     _check_choice("layout", layout, LAYOUTS)
     _check_choice("format", format_, FORMATS)

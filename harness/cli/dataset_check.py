@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from unic_bench.datasets.common.split_lists import splits_dir
 from unic_bench.errors import BenchError
 from unic_bench.plugins.host import PluginHost
-from unic_bench.datasets.common.split_lists import splits_dir
 
 
 @dataclass

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from unic_bench.plugins.host import get_host
 from unic_bench.cli.progress import rich_progress
+from unic_bench.plugins.host import get_host
+from unic_bench.report.tables import render
 from unic_bench.run.protocol import Outcome, RunOptions, run_specs
 from unic_bench.run.spec import RunRequest, resolve
-from unic_bench.report.tables import render
 
 DEMO_DATASET = "digits"
 DEMO_BACKBONE = "pixels"

@@ -23,8 +23,8 @@ from unic_bench import __version__
 from unic_bench.api import hookspecs
 from unic_bench.api.backbone import Backbone
 from unic_bench.api.dataset import Dataset
-from unic_bench.errors import BenchError
 from unic_bench.api.method import Method
+from unic_bench.errors import BenchError
 from unic_bench.plugins.registry import Registry
 
 ENTRY_POINT_GROUP = "unic_bench"

@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
-from unic_bench.atomic import write_json, write_npy
 from unic_bench.api.backbone import Backbone
 from unic_bench.api.dataset import Split
 from unic_bench.api.taskdata import Progress, no_progress
+from unic_bench.atomic import write_json, write_npy
 
 EXTRACTOR_VERSION = 1
 CACHE_ENV = "UNIC_BENCH_CACHE"

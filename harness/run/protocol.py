@@ -20,17 +20,17 @@ import numpy as np
 
 from unic_bench.api.backbone import Backbone, file_sha256
 from unic_bench.api.dataset import Dataset, DatasetSplits
-from unic_bench.run.device import resolve_device
+from unic_bench.api.taskdata import FeatureSet, ImageAccess, Prediction, Progress, RunContext, TaskData, no_progress
+from unic_bench.datasets.common.split_lists import splits_dir
 from unic_bench.errors import BenchError, unknown_choice
+from unic_bench.plugins.host import PluginHost, get_host
+from unic_bench.run.device import resolve_device
 from unic_bench.run.features import cached_features
 from unic_bench.run.gcd_split import labelled_indices
 from unic_bench.run.metrics import clustering_metrics, gcd_metrics
-from unic_bench.plugins.host import PluginHost, get_host
 from unic_bench.run.records import DisplayNames, RunRecord, environment, read_record, record_path, write_record
 from unic_bench.run.seeding import seed_everything
 from unic_bench.run.spec import RunSpec
-from unic_bench.datasets.common.split_lists import splits_dir
-from unic_bench.api.taskdata import FeatureSet, ImageAccess, Prediction, Progress, RunContext, TaskData, no_progress
 
 Overwrite = Literal["never", "only-missing", "always"]
 OVERWRITE_CHOICES: tuple[Overwrite, ...] = ("never", "only-missing", "always")

@@ -22,8 +22,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from unic_bench.atomic import atomic_write, write_json, write_npz
 from unic_bench.api.component import Task
+from unic_bench.atomic import atomic_write, write_json, write_npz
 from unic_bench.run.spec import RunSpec
 
 SCHEMA_VERSION = 1

@@ -33,8 +33,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from unic_bench.api.component import ParamsModel
-from unic_bench.errors import BenchError
 from unic_bench.api.taskdata import RunContext, TaskData
+from unic_bench.errors import BenchError
 
 Finetune = Literal["auto", "none", "last-block"]
 CHECKPOINT_NAME = "training.pt"

@@ -27,10 +27,10 @@ from pydantic import Field
 from unic_bench.api.component import Task
 from unic_bench.api.hookspecs import hookimpl
 from unic_bench.api.method import Method
-from unic_bench.methods.common.heads import Activation, HeadKind, build_head
-from unic_bench.methods.unic.mining import MinedNeighbors, diagnostics, mine, paper_defaults
 from unic_bench.api.taskdata import Prediction, RunContext, TaskData
+from unic_bench.methods.common.heads import Activation, HeadKind, build_head
 from unic_bench.methods.common.training import Encoder, Trainer, TrainParams, resolve_finetune, seeded
+from unic_bench.methods.unic.mining import MinedNeighbors, diagnostics, mine, paper_defaults
 
 EPS = 1e-7  # clamp of the similarities inside the BCE logs
 

@@ -14,8 +14,8 @@ import torch
 
 from unic_bench.api.component import Task
 from unic_bench.errors import BenchError
-from unic_bench.methods.unic.negatives import NegativeSampler, ThresholdMode
 from unic_bench.methods.common.neighbors import ArrayLike, Metric, as_tensor, knn, union_sizes
+from unic_bench.methods.unic.negatives import NegativeSampler, ThresholdMode
 
 
 @dataclass(frozen=True)
