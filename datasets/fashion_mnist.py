@@ -76,7 +76,7 @@ class FashionMnistParams(ParamsModel):
     subset_seed: int = Field(0, description="Seed of the subsets (fixed, independent of --seed)")
 
 
-class FashionMnist(Dataset):
+class FashionMnist(Dataset[FashionMnistParams]):
     name = "fashion-mnist"
     aliases = ("fashion_mnist", "fashionmnist", "fmnist")
     display_name = "Fashion-MNIST"
@@ -91,7 +91,7 @@ class FashionMnist(Dataset):
         from unic_bench.datasets.common.tensors import TensorSamples, crop_flip
 
         dirs = candidate_dirs(root)
-        params: FashionMnistParams = self.params  # type: ignore[assignment]
+        params = self.params
         splits = {}
         for split, (image_stem, label_stem) in FILES.items():
             found = [find_file(dirs, stem) for stem in (image_stem, label_stem)]

@@ -39,7 +39,7 @@ def class_sizes(n: int, num_classes: int, imbalance: float) -> np.ndarray:
     return sizes
 
 
-class Synthetic(Dataset):
+class Synthetic(Dataset[SyntheticParams]):
     name = "synthetic"
     display_name = "Synthetic"
     description = "Seeded Gaussian mixture of feature vectors (n, classes, dim, separation, imbalance as params)"
@@ -52,7 +52,7 @@ class Synthetic(Dataset):
 
         from unic_bench.datasets.common.tensors import TensorSamples
 
-        p: SyntheticParams = self.params  # type: ignore[assignment]
+        p = self.params
         rng = np.random.default_rng(p.data_seed)
         directions = rng.standard_normal((p.num_classes, p.dim))
         means = p.separation * directions / np.linalg.norm(directions, axis=1, keepdims=True)

@@ -73,7 +73,7 @@ def assign(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     return index.search(x, 1)[1][:, 0].astype(np.int64)
 
 
-class KMeans(Method):
+class KMeans(Method[KMeansParams]):
     name = "kmeans"
     display_name = "kMeans"
     description = "k-means (faiss, k-means++ init, n_init restarts) on frozen features"
@@ -84,7 +84,7 @@ class KMeans(Method):
     def fit_predict(self, data: TaskData, ctx: RunContext) -> Prediction:
         import faiss
 
-        p: KMeansParams = self.params  # type: ignore[assignment]
+        p = self.params
         mode = p.normalize if p.normalize != "auto" else ("l2" if data.task == "gcd" else "none")
         train, evaluation = normalize(data.train.features.numpy(), data.eval.features.numpy(), mode)
         train = np.ascontiguousarray(train, dtype=np.float32)

@@ -186,7 +186,7 @@ class NeighborPairs:
         return torch.stack([torch.arange(n, device=partner.device), partner], dim=1)
 
 
-class SCAN(Method):
+class SCAN(Method[SCANParams]):
     name = "scan"
     display_name = "SCAN"
     description = "SCAN-ViT: neighbour consistency + entropy, linear heads, lowest-loss head (UNIC Table 6)"
@@ -206,7 +206,7 @@ class SCAN(Method):
         return {"lr": 1e-3} if dataset == "digits" else {}
 
     def fit_predict(self, data: TaskData, ctx: RunContext) -> Prediction:
-        p: SCANParams = self.params  # type: ignore[assignment]
+        p = self.params
         mode = resolve_finetune(p.finetune, data)
         train = p.regime(mode, data.dataset)
         k = min(p.k, len(data.train) - 1)

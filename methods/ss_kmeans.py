@@ -81,7 +81,7 @@ def fit_once(
     return best
 
 
-class SSKMeans(Method):
+class SSKMeans(Method[SSKMeansParams]):
     name = "ss-kmeans"
     display_name = "SS-kMeans"
     description = "Semi-supervised k-means (labelled images fixed to their class), the GCD paper's inference"
@@ -92,7 +92,7 @@ class SSKMeans(Method):
     def fit_predict(self, data: TaskData, ctx: RunContext) -> Prediction:
         import torch
 
-        p: SSKMeansParams = self.params  # type: ignore[assignment]
+        p = self.params
         feats = data.train.features.numpy()
         feats = l2_rows(feats) if p.normalize == "l2" else feats
         x = torch.from_numpy(np.ascontiguousarray(feats)).to(ctx.device)

@@ -148,7 +148,7 @@ class PartnerPairs:
         return torch.stack([keep, self.neighbors[keep, pick]], dim=1)
 
 
-class TEMI(Method):
+class TEMI(Method[TEMIParams]):
     name = "temi"
     display_name = "TEMI"
     description = "Teacher-ensemble weighted beta-PMI on kNN pairs, 16 DINO heads, best head by loss"
@@ -166,7 +166,7 @@ class TEMI(Method):
         return {"num_heads": 4} if dataset == "digits" else {}
 
     def fit_predict(self, data: TaskData, ctx: RunContext) -> Prediction:
-        p: TEMIParams = self.params  # type: ignore[assignment]
+        p = self.params
         n, num_clusters = len(data.train), data.num_classes
         k = min(p.knn, n - 1)
         neighbors = knn(data.train.features, k + 1, "cosine", ctx.device)[1][:, 1:].to(ctx.device)

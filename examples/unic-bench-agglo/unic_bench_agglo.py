@@ -21,7 +21,7 @@ class AggloParams(ParamsModel):
     max_train: int = Field(20000, ge=2, description="agglomerative clustering is O(n^2) in memory")
 
 
-class Agglomerative(Method):
+class Agglomerative(Method[AggloParams]):
     name = "agglo"
     display_name = "Agglomerative"
     description = "Agglomerative clustering (scikit-learn); eval images go to the nearest cluster mean"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from unic_bench.api.component import Component, ParamsModel
+from unic_bench.api.component import Component, P
 from unic_bench.errors import BenchError
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ class TailSplit:
     tail: torch.nn.Module
 
 
-class Backbone(Component):
+class Backbone(Component[P]):
     """Subclass per backbone; register the class from a ``register_backbones`` hook.
 
     ``build()`` returns a module mapping a batch of prepared inputs to (B, D) features: the CLS
@@ -58,8 +58,8 @@ class Backbone(Component):
     tail_unit: ClassVar[str] = ""  # what trainable_tail(n) unfreezes ("block", "stage"); empty = nothing
     accepts_weights: ClassVar[bool] = False  # True when --weights FILE can replace the pretrained weights
 
-    def __init__(self, params: ParamsModel | None = None, weights: Path | None = None, **overrides: Any) -> None:
-        self.params = params if params is not None else self.validate_params(overrides)
+    def __init__(self, params: P | None = None, weights: Path | None = None, **overrides: Any) -> None:
+        super().__init__(params, **overrides)
         self.weights = weights
 
     def input_config(self) -> InputConfig | None:

@@ -8,7 +8,7 @@ are validated against it so that a typo or a wrong type is one clear line, never
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -23,8 +23,15 @@ class ParamsModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Component:
-    """Registry metadata shared by :class:`Method`, :class:`Backbone` and :class:`Dataset`."""
+P = TypeVar("P", bound=ParamsModel)
+
+
+class Component(Generic[P]):
+    """Registry metadata shared by :class:`Method`, :class:`Backbone` and :class:`Dataset`.
+
+    Generic in its params model, so a subclass declared ``class UNIC(Method[UNICParams])`` with
+    ``Params = UNICParams`` sees ``self.params`` typed as ``UNICParams``.
+    """
 
     kind: ClassVar[str] = "component"
     name: ClassVar[str]
@@ -32,6 +39,13 @@ class Component:
     description: ClassVar[str] = ""
     aliases: ClassVar[tuple[str, ...]] = ()
     Params: ClassVar[type[ParamsModel]] = ParamsModel
+    params: P
+
+    def __init__(self, params: P | None = None, **overrides: Any) -> None:
+        """Build with a validated ``Params`` instance, or with keyword overrides of its defaults."""
+        if params is not None and overrides:
+            raise TypeError("pass either a Params instance or keyword overrides, not both")
+        self.params = params if params is not None else cast(P, self.validate_params(overrides))
 
     @classmethod
     def label(cls) -> str:

@@ -7,12 +7,12 @@ from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from unic_bench.api.backbone import InputConfig, Modality
-from unic_bench.api.component import Component, ParamsModel, Task
+from unic_bench.api.component import Component, P, Task
 
 if TYPE_CHECKING:
     import torch.utils.data
@@ -57,16 +57,13 @@ class DatasetSplits:
         return len(self.class_names)
 
 
-class Dataset(Component):
+class Dataset(Component[P]):
     """Subclass per dataset; register the class from a ``register_datasets`` hook."""
 
     kind: ClassVar[str] = "dataset"
     tasks: ClassVar[frozenset[Task]] = frozenset()
     modality: ClassVar[Modality] = "image"
     needs_root: ClassVar[bool] = False
-
-    def __init__(self, params: ParamsModel | None = None, **overrides: Any) -> None:
-        self.params = params if params is not None else self.validate_params(overrides)
 
     @abstractmethod
     def load(self, root: Path | None, input_config: InputConfig | None) -> DatasetSplits:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from abc import abstractmethod
 from typing import Any, ClassVar
 
-from unic_bench.api.component import Component, ParamsModel, Task
+from unic_bench.api.component import Component, P, Task
 from unic_bench.api.taskdata import Prediction, RunContext, TaskData
 
 
-class Method(Component):
+class Method(Component[P]):
     """Subclass per method; register the class from a ``register_methods`` hook.
 
     ``Params`` holds the hyperparameters with the paper's defaults; an instance is built with
@@ -19,11 +19,6 @@ class Method(Component):
     kind: ClassVar[str] = "method"
     tasks: ClassVar[frozenset[Task]] = frozenset()
     paper: ClassVar[str] = ""
-
-    def __init__(self, params: ParamsModel | None = None, **overrides: Any) -> None:
-        if params is not None and overrides:
-            raise TypeError("pass either a Params instance or keyword overrides, not both")
-        self.params = params if params is not None else self.validate_params(overrides)
 
     @classmethod
     def defaults_for(cls, dataset: str, task: Task) -> dict[str, Any]:

@@ -106,7 +106,7 @@ class TupleSampler:
         return torch.stack([anchors, positives, negatives], dim=1)
 
 
-class UNIC(Method):
+class UNIC(Method[UNICParams]):
     name = "unic"
     display_name = "UNIC"
     description = "Neighbour mining with second-order cleaning, mined negatives, last-block finetuning"
@@ -125,7 +125,7 @@ class UNIC(Method):
         return {"lr": 1e-3, "tau2": 900} if dataset == "digits" else {}
 
     def fit_predict(self, data: TaskData, ctx: RunContext) -> Prediction:
-        p: UNICParams = self.params  # type: ignore[assignment]
+        p = self.params
         n, k = len(data.train), data.num_classes
         defaults = paper_defaults(data.dataset, data.task, n, k)  # App. A.10, or derived from N and K
         tau1, tau2, eta = p.tau1 or defaults.tau1, p.tau2 or defaults.tau2, p.eta or defaults.eta
