@@ -37,7 +37,7 @@ class EfficientNetLite0(TimmBackbone):
     tail_unit = "stage"
 
     def tail_units(self, model: torch.nn.Module) -> torch.nn.Sequential:
-        return model.blocks  # type: ignore[return-value]
+        return model.blocks  # type: ignore[return-value]  # nn.Module attributes type as Tensor | Module
 
     def split(self, model: torch.nn.Module, n: int) -> TailSplit:
         import torch

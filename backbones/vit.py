@@ -8,7 +8,7 @@ norm (SimGCD/GCD train ``blocks.11`` only; the norm sits between that block and 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from unic_bench.api.backbone import TailSplit
 from unic_bench.api.hookspecs import hookimpl
@@ -27,16 +27,16 @@ class ViTBackbone(TimmBackbone):
     tail_unit = "block"
 
     def model_kwargs(self) -> dict[str, Any]:
-        return {"img_size": self.params.img_size}  # type: ignore[attr-defined]
+        return {"img_size": self.params.img_size}
 
     def adapt(self, state_dict: dict[str, Any], model: torch.nn.Module) -> dict[str, Any]:
         """timm's ViT filter: drops DINOv2's ``mask_token``, resamples ``pos_embed`` to the model grid."""
-        from timm.models.vision_transformer import checkpoint_filter_fn
+        from timm.models.vision_transformer import VisionTransformer, checkpoint_filter_fn
 
-        return checkpoint_filter_fn(state_dict, model)
+        return checkpoint_filter_fn(state_dict, cast(VisionTransformer, model))  # create() built a timm ViT
 
     def tail_units(self, model: torch.nn.Module) -> torch.nn.Sequential:
-        return model.blocks  # type: ignore[return-value]
+        return model.blocks  # type: ignore[return-value]  # nn.Module attributes type as Tensor | Module
 
     def split(self, model: torch.nn.Module, n: int) -> TailSplit:
         import torch
@@ -88,7 +88,7 @@ def _vit(
         description=description,
         **extra,
     )
-    return type(name.replace("-", "_"), (ViTBackbone,), attrs)  # type: ignore[return-value]
+    return type(name.replace("-", "_"), (ViTBackbone,), attrs)
 
 
 DinoViTB16 = _vit(

@@ -38,7 +38,9 @@ def read_batches(
     base: Path, files: tuple[str, ...], keys: tuple[str, ...]
 ) -> tuple[np.ndarray, dict[str, np.ndarray], list[str]]:
     """(N, 32, 32, 3) uint8 images, the label arrays under ``keys``, and ``file:row`` ids, in stored order."""
-    images, labels, ids = [], {k: [] for k in keys}, []
+    images: list[np.ndarray] = []
+    labels: dict[str, list[int]] = {k: [] for k in keys}
+    ids: list[str] = []
     for name in files:
         entry = read_pickle(base / name)
         data = np.asarray(entry["data"], dtype=np.uint8)

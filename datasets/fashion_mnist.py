@@ -94,15 +94,15 @@ class FashionMnist(Dataset[FashionMnistParams]):
         params = self.params
         splits = {}
         for split, (image_stem, label_stem) in FILES.items():
-            found = [find_file(dirs, stem) for stem in (image_stem, label_stem)]
-            if None in found:
-                missing = image_stem if found[0] is None else label_stem
+            image_file, label_file = (find_file(dirs, stem) for stem in (image_stem, label_stem))
+            if image_file is None or label_file is None:
+                missing = image_stem if image_file is None else label_stem
                 where = ", ".join(str(d) for d in dirs)
                 raise BenchError(
                     f"Fashion-MNIST file '{missing}[.gz]' not found in {where}: put the four IDX files in "
                     "<data-root>/FashionMNIST/raw/ (torchvision's layout) or apt-get install dataset-fashion-mnist"
                 )
-            images, labels = (read_idx(path) for path in found)  # type: ignore[arg-type]
+            images, labels = read_idx(image_file), read_idx(label_file)
             if images.ndim != 3 or labels.shape != (images.shape[0],):
                 raise BenchError(f"Fashion-MNIST {split} files disagree: images {images.shape}, labels {labels.shape}")
             rows = subset(len(labels), params.n_train if split == "train" else params.n_test, params.subset_seed)

@@ -114,7 +114,8 @@ class Aircraft(_SsbDataset):
 
     @staticmethod
     def _lines(path: Path) -> list[tuple[str, str]]:
-        return [tuple(line.split(" ", 1)) for line in path.read_text().splitlines() if line.strip()]  # type: ignore[misc]
+        pairs = (line.split(" ", 1) for line in path.read_text().splitlines() if line.strip())
+        return [(key, value) for key, value in pairs]
 
 
 class StanfordCars(_SsbDataset):

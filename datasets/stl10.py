@@ -75,7 +75,7 @@ def concat_splits(name: str, *parts: Split) -> Split:
     from torch.utils.data import ConcatDataset
 
     labels = np.concatenate([p.labels for p in parts])
-    train = ConcatDataset([p.train_samples or p.samples for p in parts])
+    train: ConcatDataset = ConcatDataset([p.train_samples or p.samples for p in parts])
     return Split(
         name,
         ConcatDataset([p.samples for p in parts]),

@@ -41,4 +41,4 @@ def write_npy(path: Path, array: np.ndarray) -> None:
 
 
 def write_npz(path: Path, **arrays: np.ndarray) -> None:
-    atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays))  # type: ignore[arg-type]
+    atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays))  # type: ignore[arg-type]  # numpy's stub types **kwds as if they could hit allow_pickle

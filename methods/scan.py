@@ -52,7 +52,6 @@ from unic_bench.api.component import Task
 from unic_bench.api.hookspecs import hookimpl
 from unic_bench.api.method import Method
 from unic_bench.api.taskdata import Prediction, RunContext, TaskData
-from unic_bench.methods.common.heads import build_head
 from unic_bench.methods.common.neighbors import knn
 from unic_bench.methods.common.training import Encoder, Finetune, Trainer, TrainParams, resolve_finetune, seeded
 
@@ -68,10 +67,10 @@ FROZEN_HEADS = 10  # ImageNet configs' num_heads; 1 when the network trains
 class SCANParams(TrainParams):
     finetune: Finetune = Field("none", description="none = Table 6 'heads' (SCAN-dagger); last-block = 'Tune' (single head)")
     num_heads: int | None = Field(None, ge=1, description="None = 10 with a frozen backbone, 1 when finetuning")
-    optimizer: Literal["adam", "adamw", "sgd"] | None = Field(None, description="None = sgd (frozen, ImageNet) / adam (else)")
-    lr: float | None = Field(None, gt=0, description="None = 5.0 (frozen, ImageNet; SGD) / 1e-4 (else; Adam)")
-    weight_decay: float | None = Field(None, ge=0, description="None = 0 (frozen, ImageNet) / 1e-4 (else)")
-    batch_size: int | None = Field(None, ge=1, description="None = 512 (frozen, ImageNet) / 128 (else)")
+    optimizer: Literal["adam", "adamw", "sgd"] | None = Field(None, description="None = sgd (frozen, ImageNet) / adam (else)")  # type: ignore[assignment]  # see regime()
+    lr: float | None = Field(None, gt=0, description="None = 5.0 (frozen, ImageNet; SGD) / 1e-4 (else; Adam)")  # type: ignore[assignment]  # see regime()
+    weight_decay: float | None = Field(None, ge=0, description="None = 0 (frozen, ImageNet) / 1e-4 (else)")  # type: ignore[assignment]  # see regime()
+    batch_size: int | None = Field(None, ge=1, description="None = 512 (frozen, ImageNet) / 128 (else)")  # type: ignore[assignment]  # see regime()
     schedule: Literal["cosine", "constant"] = "constant"
     k: int = Field(20, ge=1, description="neighbours besides self (20 CIFAR/STL; 50 ImageNet via defaults_for)")
     entropy_weight: float = Field(5.0, ge=0, description="lambda of the entropy term (5.0 in every official config)")
@@ -83,7 +82,11 @@ class SCANParams(TrainParams):
     self_label_batch_size: int = Field(1000, ge=1)
 
     def regime(self, mode: Literal["none", "last-block"], dataset: str) -> TrainParams:
-        """The optimisation settings actually used: unset fields from the matching official regime."""
+        """The optimisation settings actually used: unset fields from the matching official regime.
+
+        The four regime fields widen TrainParams' types with ``None`` (the ``type: ignore`` above):
+        a SCANParams is never handed to the Trainer itself, only the TrainParams built here.
+        """
         base = SGD_REGIME if mode == "none" and dataset.startswith("imagenet") else ADAM_REGIME
         values = {key: default if getattr(self, key) is None else getattr(self, key) for key, default in base.items()}
         common = self.model_dump(include=set(TrainParams.model_fields) - set(values) - {"finetune"})
@@ -154,7 +157,7 @@ class Heads(nn.Module):
 
     def __init__(self, in_dim: int, num_clusters: int, num_heads: int) -> None:
         super().__init__()
-        linears = [build_head("fc", in_dim, num_clusters) for _ in range(num_heads)]
+        linears = [nn.Linear(in_dim, num_clusters) for _ in range(num_heads)]
         self.weight = nn.Parameter(torch.stack([layer.weight.detach() for layer in linears]))
         self.bias = nn.Parameter(torch.stack([layer.bias.detach() for layer in linears]))
 
@@ -250,7 +253,9 @@ class SCAN(Method[SCANParams]):
         )
 
     @staticmethod
-    def _self_label(head: nn.Module, encoder: Encoder, p: SCANParams, mode: str, ctx: RunContext) -> None:
+    def _self_label(
+        head: nn.Module, encoder: Encoder, p: SCANParams, mode: Literal["none", "last-block"], ctx: RunContext
+    ) -> None:
         """selflabel.py on the selected head: weak view = the feature-extraction transform (no
         gradient), strong view = the train transform (with a frozen backbone both are the cached
         feature, so the step only sharpens confident predictions)."""
@@ -263,7 +268,7 @@ class SCAN(Method[SCANParams]):
             optimizer="adam",
             schedule="constant",
             workers=p.workers,
-        )  # type: ignore[arg-type]
+        )
         weak: dict[str, torch.Tensor] = {}
 
         def rows_of_epoch(epoch: int, generator: torch.Generator) -> torch.Tensor:

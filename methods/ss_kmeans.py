@@ -24,6 +24,7 @@ from unic_bench.api.component import ParamsModel, Task
 from unic_bench.api.hookspecs import hookimpl
 from unic_bench.api.method import Method
 from unic_bench.api.taskdata import Prediction, RunContext, TaskData
+from unic_bench.errors import BenchError
 from unic_bench.methods.common.normalize import l2_rows
 
 if TYPE_CHECKING:
@@ -96,8 +97,10 @@ class SSKMeans(Method[SSKMeansParams]):
         feats = data.train.features.numpy()
         feats = l2_rows(feats) if p.normalize == "l2" else feats
         x = torch.from_numpy(np.ascontiguousarray(feats)).to(ctx.device)
+        if data.train_labels is None:
+            raise BenchError(f"method '{self.name}' needs the labelled subset (task gcd), got task '{data.task}'")
         mask = data.labelled_mask
-        classes, y_pos = np.unique(data.train_labels[mask], return_inverse=True)  # type: ignore[index]
+        classes, y_pos = np.unique(data.train_labels[mask], return_inverse=True)
         x_l, x_u = x[torch.from_numpy(mask).to(ctx.device)], x[torch.from_numpy(~mask).to(ctx.device)]
         y_l = torch.from_numpy(y_pos.astype(np.int64)).to(ctx.device)
         gen = torch.Generator().manual_seed(ctx.seed)

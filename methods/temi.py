@@ -101,12 +101,14 @@ def temi_loss(
         update_prior(prior, q_t, p.prior_momentum)  # compute_weight runs before the loss
         weight = (q_t[:, 0] * q_t[:, 1]).sum(-1).mean(0)  # (B,), averaged over heads
     pmi = [beta_pmi(q_s[:, v], q_t[:, 1 - v], prior[:, None], p.beta) for v in (0, 1)]  # student view v, teacher 1-v
-    per_head = -0.5 * sum((weight * x).mean(-1) for x in pmi)
+    per_head = -0.5 * torch.stack([(weight * x).mean(-1) for x in pmi]).sum(0)
     return {"loss": per_head.mean(), "weight": weight.mean(), **{f"head{h}": v for h, v in enumerate(per_head)}}
 
 
 class Teacher(nn.Module):
     """EMA copy of the student heads and the per-head cluster prior (checkpointed together)."""
+
+    prior: torch.Tensor  # (H, K) buffer
 
     def __init__(self, student: nn.ModuleList, num_clusters: int) -> None:
         super().__init__()
@@ -176,9 +178,8 @@ class TEMI(Method[TEMIParams]):
         mode = resolve_finetune(p.finetune, data)
         encoder = Encoder(data, mode, ctx.device, p.workers)
         with seeded(ctx.seed):
-            student = nn.ModuleList(
-                DINOHead(data.train.features.shape[1], num_clusters, p.hidden, p.bottleneck) for _ in range(p.num_heads)
-            )
+            heads = [DINOHead(data.train.features.shape[1], num_clusters, p.hidden, p.bottleneck) for _ in range(p.num_heads)]
+            student = nn.ModuleList(heads)
         teacher = Teacher(student, num_clusters)
         total_steps = p.epochs * (n // batch)
 
@@ -193,7 +194,7 @@ class TEMI(Method[TEMIParams]):
         def after_step(step: int) -> None:
             teacher.follow(student, teacher_momentum(step, total_steps, p.momentum_teacher, p.max_momentum_teacher))
 
-        prototypes = [prm for head in student for prm in head.last_layer.parameters()]
+        prototypes = [prm for head in heads for prm in head.last_layer.parameters()]
         trainer = Trainer(encoder, student, train, ctx, after_step=after_step, extra_state=teacher)
         trainer.fit(PartnerPairs(neighbors, batch, prototypes, p.freeze_last_layer), objective)
 

@@ -9,7 +9,6 @@ frozen trunk and a trainable tail.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -32,20 +31,20 @@ class TimmParams(ParamsModel):
     img_size: int = Field(224, ge=16, description="Input resolution (224 = the paper's; ViT position embeddings are resampled)")
 
 
-class TimmBackbone(Backbone):
+class TimmBackbone(Backbone[TimmParams]):
     """Subclass per backbone: set the timm name, weight source, remap and normalisation."""
 
     Params: ClassVar[type[ParamsModel]] = TimmParams
     accepts_weights = True
     timm_name: ClassVar[str]
     weight_source: ClassVar[WeightSource]
-    remap: ClassVar[Callable[[Any], dict[str, Any]]]
+    remap: ClassVar[staticmethod[[Any], dict[str, Any]]]  # official checkpoint -> timm state dict
     mean: ClassVar[tuple[float, float, float]] = IMAGENET_MEAN
     std: ClassVar[tuple[float, float, float]] = IMAGENET_STD
     interpolation: ClassVar[str] = "bicubic"
     crop_pct: ClassVar[float] = 0.875
 
-    def __init__(self, params: ParamsModel | None = None, weights: Path | None = None, **overrides: Any) -> None:
+    def __init__(self, params: TimmParams | None = None, weights: Path | None = None, **overrides: Any) -> None:
         super().__init__(params, weights, **overrides)
         self._resolved: Path | None = None
 
@@ -58,7 +57,7 @@ class TimmBackbone(Backbone):
         return self._resolved
 
     def input_config(self) -> InputConfig:
-        return InputConfig(self.params.img_size, self.mean, self.std, self.interpolation, self.crop_pct)  # type: ignore[attr-defined]
+        return InputConfig(self.params.img_size, self.mean, self.std, self.interpolation, self.crop_pct)
 
     def create(self) -> torch.nn.Module:
         """The randomly initialised architecture (no download: timm's ``pretrained`` stays off)."""

@@ -7,7 +7,6 @@ expected there and where to get them (exit code 2), before any image is read.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
@@ -26,8 +25,6 @@ class DiskDataset(Dataset):
     needs_root: ClassVar[bool] = True
     folder: ClassVar[str]  # sub-folder of --data-root ("" = the data root itself)
     source: ClassVar[str]  # where to get the files
-    expected_counts: ClassVar[Mapping[str, int]] = {}  # split -> images in the official release
-    in_data_root: ClassVar[bool] = True  # False: the data root *is* the data (``folder``); not checked by default
 
     def require(self, root: Path | None, *entries: str, base: Path | None = None, expected: str = "") -> Path:
         """The dataset folder (or ``base``), after checking that ``entries`` exist in it (else one-line error)."""

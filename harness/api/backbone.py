@@ -8,7 +8,7 @@ import json
 from abc import abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from unic_bench.api.component import Component, P
 from unic_bench.errors import BenchError
@@ -28,6 +28,22 @@ class InputConfig:
     std: tuple[float, float, float]
     interpolation: str = "bicubic"
     crop_pct: float = 0.875
+
+
+class PretrainedWeights(Protocol):
+    """Where a backbone's official weights come from (``unic-bench fetch-weights`` resolves them).
+
+    ``unic_bench.backbones.common.weights`` has the built-in kinds (a URL, a pip package); the
+    contract only needs these two methods, so ``api/`` does not import the backbones.
+    """
+
+    def resolve(self, backbone: str) -> Path:
+        """The local file, downloading it first when it is not there yet."""
+        ...
+
+    def describe(self) -> str:
+        """Where the weights come from, in a few words (for listings)."""
+        ...
 
 
 @dataclass
@@ -57,6 +73,7 @@ class Backbone(Component[P]):
     architecture: ClassVar[str] = ""
     tail_unit: ClassVar[str] = ""  # what trainable_tail(n) unfreezes ("block", "stage"); empty = nothing
     accepts_weights: ClassVar[bool] = False  # True when --weights FILE can replace the pretrained weights
+    weight_source: ClassVar[PretrainedWeights | None] = None  # official weights; None = built without any
 
     def __init__(self, params: P | None = None, weights: Path | None = None, **overrides: Any) -> None:
         super().__init__(params, **overrides)

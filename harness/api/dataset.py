@@ -63,7 +63,9 @@ class Dataset(Component[P]):
     kind: ClassVar[str] = "dataset"
     tasks: ClassVar[frozenset[Task]] = frozenset()
     modality: ClassVar[Modality] = "image"
-    needs_root: ClassVar[bool] = False
+    needs_root: ClassVar[bool] = False  # True when load() reads files under --data-root
+    in_data_root: ClassVar[bool] = True  # False: the data root *is* the data (``folder``); not checked by default
+    expected_counts: ClassVar[Mapping[str, int]] = {}  # split -> items in the official release (datasets check)
 
     @abstractmethod
     def load(self, root: Path | None, input_config: InputConfig | None) -> DatasetSplits:

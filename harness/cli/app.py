@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 import typer
 from typer.core import TyperGroup
 
 from unic_bench.errors import BenchError, unknown_choice
+
+if TYPE_CHECKING:  # annotations only: importing the table module would load pandas at start-up
+    from unic_bench.report.tables import Format, Layout
 
 LIST_KINDS = ("methods", "backbones", "datasets")
 CONFIG_KEYS = {
@@ -35,8 +38,8 @@ CONFIG_KEYS = {
     "batch_size",
     "workers",
 }
-LAYOUTS = ("table1", "table2", "table7")
-FORMATS = ("md", "latex", "csv")
+LAYOUTS: tuple[Layout, ...] = ("table1", "table2", "table7")
+FORMATS: tuple[Format, ...] = ("md", "latex", "csv")
 SPLITS_DIR_HELP = "Local copies of the downloaded class lists, for machines without internet (or $UNIC_BENCH_SPLITS)."
 
 
@@ -79,10 +82,15 @@ def _console() -> Any:
     return Console(width=200 if not sys.stdout.isatty() else None)
 
 
-def _check_choice(kind: str, value: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise unknown_choice(kind, value, choices)
-    return value
+Choice = TypeVar("Choice", bound=str)
+
+
+def _check_choice(kind: str, value: str, choices: tuple[Choice, ...]) -> Choice:
+    """``value`` as one of ``choices`` (typed as their Literal), or a one-line error naming them."""
+    for choice in choices:
+        if choice == value:
+            return choice
+    raise unknown_choice(kind, value, choices)
 
 
 @app.command()
@@ -255,19 +263,20 @@ def fetch_weights(
     from unic_bench.plugins.host import get_host
 
     host = get_host()
-    pretrained = [cls for cls in host.backbones if getattr(cls, "weight_source", None) is not None]
+    pretrained = [cls for cls in host.backbones if cls.weight_source is not None]
     if all_:
         chosen = pretrained
     elif names:
         chosen = [host.backbones.get(name) for name in names]
     else:
         raise BenchError("name the backbones to fetch, or pass --all (see `unic-bench list backbones`)")
-    for cls in chosen:
-        if getattr(cls, "weight_source", None) is None:
-            valid = ", ".join(c.name for c in pretrained)
-            raise BenchError(f"backbone '{cls.name}' has no official weights to fetch (valid: {valid})")
-    for cls in chosen:
-        typer.echo(f"{cls.name}: {cls.weight_source.resolve(cls.name)}")
+    sources = [(cls.name, cls.weight_source) for cls in chosen if cls.weight_source is not None]
+    if len(sources) < len(chosen):
+        unfetchable = next(cls.name for cls in chosen if cls.weight_source is None)
+        valid = ", ".join(c.name for c in pretrained)
+        raise BenchError(f"backbone '{unfetchable}' has no official weights to fetch (valid: {valid})")
+    for name, source in sources:
+        typer.echo(f"{name}: {source.resolve(name)}")
 
 
 @app.command()
@@ -282,8 +291,8 @@ def demo(
     from unic_bench.run.protocol import OVERWRITE_CHOICES
     from unic_bench.run.spec import parse_seeds
 
-    _check_choice("--overwrite value", overwrite, OVERWRITE_CHOICES)
-    _console().print(run_demo(results, parse_seeds(seeds), overwrite, device), highlight=False, markup=False)
+    mode = _check_choice("--overwrite value", overwrite, OVERWRITE_CHOICES)
+    _console().print(run_demo(results, parse_seeds(seeds), mode, device), highlight=False, markup=False)
 
 
 @app.command()
@@ -301,15 +310,15 @@ def table(
     from unic_bench.report.tables import render
     from unic_bench.run.records import iter_records, paper_records
 
-    _check_choice("layout", layout, LAYOUTS)
-    _check_choice("format", format_, FORMATS)
+    chosen_layout = _check_choice("layout", layout, LAYOUTS)
+    chosen_format = _check_choice("format", format_, FORMATS)
     runs = Path(results) / "runs"
     records = list(iter_records([runs])) if runs.is_dir() else []
     if with_paper:
         records += paper_records(table=layout.removeprefix("table"))
     if not records:
         raise BenchError(f"no records under '{runs}' (run `unic-bench run ...` or `unic-bench demo`, or add --with-paper)")
-    text = render(records, layout, format_, dataset=dataset, digits=digits)  # type: ignore[arg-type]
+    text = render(records, chosen_layout, chosen_format, dataset=dataset, digits=digits)
     if output is None:
         typer.echo(text)
     else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from unic_bench.api.dataset import Dataset
 from unic_bench.datasets.common.split_lists import splits_dir
 from unic_bench.errors import BenchError
 from unic_bench.plugins.host import PluginHost
@@ -28,9 +29,9 @@ class CheckResult:
         return self.status == "ok"
 
 
-def check_dataset(cls: type, root: Path, local_splits: Path | None = None) -> CheckResult:
+def check_dataset(cls: type[Dataset], root: Path, local_splits: Path | None = None) -> CheckResult:
     """Load ``cls`` (default params) from ``root`` and compare its split sizes with the expected ones."""
-    expected = dict(getattr(cls, "expected_counts", {}))
+    expected = dict(cls.expected_counts)
     try:
         with splits_dir(local_splits):
             loaded = cls().load(root, None)
@@ -50,5 +51,5 @@ def check_datasets(
     if names:
         classes = [host.datasets.get(name) for name in names]
     else:
-        classes = [cls for cls in host.datasets if cls.needs_root and getattr(cls, "in_data_root", True)]
+        classes = [cls for cls in host.datasets if cls.needs_root and cls.in_data_root]
     return [check_dataset(cls, Path(root), local_splits) for cls in classes]

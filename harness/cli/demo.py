@@ -8,23 +8,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from unic_bench.api.component import Task
 from unic_bench.cli.progress import rich_progress
 from unic_bench.plugins.host import get_host
-from unic_bench.report.tables import render
-from unic_bench.run.protocol import Outcome, RunOptions, run_specs
+from unic_bench.report.tables import Layout, render
+from unic_bench.run.protocol import Outcome, Overwrite, RunOptions, run_specs
 from unic_bench.run.spec import RunRequest, resolve
 
 DEMO_DATASET = "digits"
 DEMO_BACKBONE = "pixels"
+SECTIONS: tuple[tuple[Task, Layout, str], ...] = (
+    ("clustering", "table1", "Clustering"),
+    ("gcd", "table2", "GCD (v2, on the unlabelled images)"),
+)
 
 
-def run_demo(results: Path, seeds: list[int], overwrite: str, device: str) -> str:
+def run_demo(results: Path, seeds: list[int], overwrite: Overwrite, device: str) -> str:
     """Run the demo grid and return both leaderboards as Markdown."""
     host = get_host()
     dataset = host.datasets.get(DEMO_DATASET)
-    options = RunOptions(device=device, results_dir=results, overwrite=overwrite, progress=rich_progress)  # type: ignore[arg-type]
+    options = RunOptions(device=device, results_dir=results, overwrite=overwrite, progress=rich_progress)
     sections = []
-    for task, layout, title in (("clustering", "table1", "Clustering"), ("gcd", "table2", "GCD (v2, on the unlabelled images)")):
+    for task, layout, title in SECTIONS:
         if task not in dataset.tasks:
             continue
         specs = [

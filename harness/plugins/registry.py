@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from unic_bench.api.component import Component
 from unic_bench.errors import BenchError, unknown_choice
@@ -14,7 +14,7 @@ C = TypeVar("C", bound=Component)
 class Registry(Generic[C]):
     """Entries of one kind; names and aliases share one namespace and must be unique."""
 
-    def __init__(self, kind: str, base: type[C]) -> None:
+    def __init__(self, kind: str, base: type[Component[Any]]) -> None:
         self.kind = kind
         self.base = base
         self._entries: dict[str, type[C]] = {}

@@ -131,7 +131,7 @@ class Runner:
                 splits = dataset.load(data_root_for(dataset_cls, self.options), backbone.input_config())
             self._loaded[memo_key] = _Loaded(backbone, splits)
         loaded = self._loaded[memo_key]
-        needed = list(dict.fromkeys(loaded.splits.clustering if spec.task == "clustering" else [loaded.splits.gcd_split]))
+        needed = list(dict.fromkeys(loaded.splits.clustering if spec.task == "clustering" else [self._gcd_split(spec, loaded)]))
         for name in needed:
             if name not in loaded.features:
                 loaded.features[name], loaded.keys[name] = cached_features(
@@ -146,6 +146,12 @@ class Runner:
                     self.options.num_workers,
                 )
         return loaded, needed
+
+    @staticmethod
+    def _gcd_split(spec: RunSpec, loaded: _Loaded) -> str:
+        if loaded.splits.gcd_split is None:
+            raise BenchError(f"dataset '{spec.dataset}' loaded without a GCD split, so task 'gcd' cannot run on it")
+        return loaded.splits.gcd_split
 
     def _weights_for(self, spec: RunSpec) -> Path | None:
         """The ``--weights`` file a spec was resolved with; it must still be the same file."""

@@ -36,8 +36,9 @@ class DINOHead(nn.Module):
 
     def __init__(self, in_dim: int, num_clusters: int, hidden: int = 512, bottleneck: int = 256) -> None:
         super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(in_dim, hidden), nn.GELU(), nn.Linear(hidden, bottleneck))
-        for layer in (self.mlp[0], self.mlp[2]):
+        first, second = nn.Linear(in_dim, hidden), nn.Linear(hidden, bottleneck)
+        self.mlp = nn.Sequential(first, nn.GELU(), second)
+        for layer in (first, second):
             nn.init.trunc_normal_(layer.weight, std=0.02)
             nn.init.zeros_(layer.bias)
         self.last_layer = weight_norm(nn.Linear(bottleneck, num_clusters, bias=False))

@@ -88,7 +88,7 @@ class _TupleImages(Dataset):
         self.images = images
 
     def __len__(self) -> int:
-        return len(self.images)  # type: ignore[arg-type]
+        return len(self.images)  # type: ignore[arg-type]  # torch's Dataset declares no __len__; image splits have one
 
     def __getitem__(self, rows: tuple[int, ...]) -> torch.Tensor:
         return torch.stack([self.images[row] for row in rows])
@@ -184,7 +184,8 @@ class Encoder(nn.Module):
     @torch.no_grad()
     def assign(self, head: nn.Module) -> tuple[np.ndarray, np.ndarray]:
         """Clusters (argmax of ``head``'s logits) of the eval rows and of the train rows."""
-        return tuple(head(self.embed(which)).argmax(1).cpu().numpy() for which in ("eval", "train"))  # type: ignore[return-value]
+        eval_clusters, train_clusters = (head(self.embed(which)).argmax(1).cpu().numpy() for which in ("eval", "train"))
+        return eval_clusters, train_clusters
 
     def trainable(self) -> list[nn.Parameter]:
         return [] if self.tail is None else [p for p in self.tail.parameters() if p.requires_grad]
@@ -223,7 +224,7 @@ class Trainer:
         if self.encoder.tail is not None:
             named += [(f"tail.{n}", q) for n, q in self.encoder.tail.named_parameters() if q.requires_grad]
         if p.decay_1d:
-            groups = [{"params": [q for _, q in named]}]
+            groups: list[dict[str, Any]] = [{"params": [q for _, q in named]}]
         else:  # facebookresearch/dino utils.get_params_groups (TEMI's train_main.py uses it)
             flat = [n.endswith(".bias") or q.ndim == 1 for n, q in named]
             groups = [
