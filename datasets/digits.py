@@ -36,7 +36,9 @@ class Digits(Dataset):
         images = torch.from_numpy(bunch.images.astype(np.float32) / 16.0).unsqueeze(1)  # (N, 1, 8, 8) in [0, 1]
         samples = TensorSamples(images, input_config)
         labels = bunch.target.astype(np.int64)
-        split = Split("train", samples, labels, manifest_of(bunch.images, labels), samples.describe())
+        split = Split(
+            name="train", samples=samples, labels=labels, manifest=manifest_of(bunch.images, labels), transform=samples.describe()
+        )
         return DatasetSplits(
             class_names=tuple(str(c) for c in bunch.target_names),
             splits={"train": split},

@@ -110,7 +110,14 @@ class FashionMnist(Dataset[FashionMnistParams]):
             tensor = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)  # (N, 1, 28, 28) in [0, 1]
             samples = TensorSamples(tensor, input_config)
             augmented = TensorSamples(tensor, input_config, crop_flip(images.shape[-1])) if input_config is not None else None
-            splits[split] = Split(split, samples, labels, manifest_of(images, labels), samples.describe(), augmented)
+            splits[split] = Split(
+                name=split,
+                samples=samples,
+                labels=labels,
+                manifest=manifest_of(images, labels),
+                transform=samples.describe(),
+                train_samples=augmented,
+            )
         return DatasetSplits(
             class_names=CLASSES,
             splits=splits,

@@ -77,12 +77,12 @@ def concat_splits(name: str, *parts: Split) -> Split:
     labels = np.concatenate([p.labels for p in parts])
     train: ConcatDataset = ConcatDataset([p.train_samples or p.samples for p in parts])
     return Split(
-        name,
-        ConcatDataset([p.samples for p in parts]),
-        labels,
-        manifest_of([p.manifest for p in parts]),
-        parts[0].transform,
-        train,
+        name=name,
+        samples=ConcatDataset([p.samples for p in parts]),
+        labels=labels,
+        manifest=manifest_of([p.manifest for p in parts]),
+        transform=parts[0].transform,
+        train_samples=train,
     )
 
 

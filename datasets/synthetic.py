@@ -62,7 +62,9 @@ class Synthetic(Dataset[SyntheticParams]):
             labels = labels[rng.permutation(n)]
             feats = (means[labels] + rng.standard_normal((n, p.dim))).astype(np.float32)
             samples = TensorSamples(torch.from_numpy(feats))
-            return Split(name, samples, labels, manifest_of(feats, labels), samples.describe())
+            return Split(
+                name=name, samples=samples, labels=labels, manifest=manifest_of(feats, labels), transform=samples.describe()
+            )
 
         splits = {"train": draw("train", p.n_train), "test": draw("test", p.n_test)}
         return DatasetSplits(

@@ -18,10 +18,10 @@ def synthetic(separation: float, imbalance: float = 1.0) -> tuple[np.ndarray, np
 
 def clustering_data(xtr: np.ndarray, xte: np.ndarray, k: int) -> TaskData:
     return TaskData(
-        "clustering",
-        k,
-        FeatureSet(torch.from_numpy(xtr), np.arange(len(xtr))),
-        FeatureSet(torch.from_numpy(xte), np.arange(len(xte))),
+        task="clustering",
+        num_classes=k,
+        train=FeatureSet(torch.from_numpy(xtr), np.arange(len(xtr))),
+        eval=FeatureSet(torch.from_numpy(xte), np.arange(len(xte))),
     )
 
 
@@ -32,6 +32,11 @@ def gcd_data(x: np.ndarray, y: np.ndarray, k: int) -> tuple[TaskData, np.ndarray
     train_labels[lab] = y[lab]
     unl = np.flatnonzero(train_labels < 0)
     data = TaskData(
-        "gcd", k, FeatureSet(torch.from_numpy(x), np.arange(len(x))), FeatureSet(torch.from_numpy(x[unl]), unl), train_labels, old
+        task="gcd",
+        num_classes=k,
+        train=FeatureSet(torch.from_numpy(x), np.arange(len(x))),
+        eval=FeatureSet(torch.from_numpy(x[unl]), unl),
+        train_labels=train_labels,
+        old_classes=old,
     )
     return data, unl

@@ -144,7 +144,9 @@ def digits_with_images() -> tuple[TaskData, np.ndarray]:
         feats = backbone.build()(images)
     rows = np.arange(len(images))
     access = ImageAccess(backbone, samples, samples, samples)
-    data = TaskData("clustering", 10, FeatureSet(feats, rows), FeatureSet(feats, rows), images=access, dataset="digits")
+    data = TaskData(
+        task="clustering", num_classes=10, train=FeatureSet(feats, rows), eval=FeatureSet(feats, rows), images=access, dataset="digits"
+    )
     return data, bunch.target
 
 
@@ -179,10 +181,10 @@ def test_last_block_on_a_real_pretrained_backbone() -> None:
         feats = backbone.build()(torch.stack([samples[i] for i in range(len(samples))]))
     rows = np.arange(len(images))
     data = TaskData(
-        "clustering",
-        10,
-        FeatureSet(feats, rows),
-        FeatureSet(feats, rows),
+        task="clustering",
+        num_classes=10,
+        train=FeatureSet(feats, rows),
+        eval=FeatureSet(feats, rows),
         images=ImageAccess(backbone, samples, samples, samples),
     )
     ctx = RunContext(seed=0)

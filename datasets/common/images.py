@@ -83,4 +83,12 @@ def image_split(
 
     labels = np.asarray(labels, dtype=np.int64)
     manifest = manifest_of(ids, labels)
-    return Split(name, samples(test), labels, manifest, description, samples(train), tuple(ids) if keep_ids else None)
+    return Split(
+        name=name,
+        samples=samples(test),
+        labels=labels,
+        manifest=manifest,
+        transform=description,
+        train_samples=samples(train),
+        ids=tuple(ids) if keep_ids else None,
+    )

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import torch.utils.data
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Split:
     """One split of a dataset: inputs (no labels) plus the labels the protocol keeps aside.
 

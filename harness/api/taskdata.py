@@ -49,7 +49,7 @@ class ImageAccess:
     eval: torch.utils.data.Dataset
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TaskData:
     """The inputs of one run.
 

@@ -38,7 +38,7 @@ DATA_ENV = "UNIC_BENCH_DATA"
 UNLABELLED_NOTE = "labels unknown (unlabelled images): assignments written, no metrics"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunOptions:
     """How to run (never part of a record's identity)."""
 
@@ -232,7 +232,7 @@ class Runner:
         return record, inputs.data.eval.indices, assignments, eval_ids
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TaskInputs:
     """What the method sees (``data``) and what the protocol keeps back to score it."""
 
@@ -270,14 +270,20 @@ def task_inputs(
     if spec.task == "clustering":
         fit_name, eval_name = splits.clustering
         data = TaskData(
-            "clustering",
-            splits.num_classes,
-            feature_set(fit_name),
-            feature_set(eval_name),
+            task="clustering",
+            num_classes=splits.num_classes,
+            train=feature_set(fit_name),
+            eval=feature_set(eval_name),
             images=images(fit_name, eval_name),
             dataset=spec.dataset,
         )
-        return TaskInputs(data, splits.splits[fit_name].labels, splits.splits[eval_name].labels, fit_name, eval_name)
+        return TaskInputs(
+            data=data,
+            fit_truth=splits.splits[fit_name].labels,
+            eval_truth=splits.splits[eval_name].labels,
+            fit_split=fit_name,
+            eval_split=eval_name,
+        )
     name = splits.gcd_split
     assert name is not None  # guaranteed by the dataset declaring the gcd task
     truth = splits.splits[name].labels
@@ -286,16 +292,18 @@ def task_inputs(
     train_labels[labelled] = truth[labelled]
     unlabelled = np.flatnonzero(train_labels < 0)
     data = TaskData(
-        "gcd",
-        splits.num_classes,
-        feature_set(name),
-        feature_set(name, unlabelled),
-        train_labels,
-        tuple(splits.gcd_old_classes),
-        images(name, name, unlabelled),
-        spec.dataset,
+        task="gcd",
+        num_classes=splits.num_classes,
+        train=feature_set(name),
+        eval=feature_set(name, unlabelled),
+        train_labels=train_labels,
+        old_classes=tuple(splits.gcd_old_classes),
+        images=images(name, name, unlabelled),
+        dataset=spec.dataset,
     )
-    return TaskInputs(data, truth, truth[unlabelled], name, name, labelled)
+    return TaskInputs(
+        data=data, fit_truth=truth, eval_truth=truth[unlabelled], fit_split=name, eval_split=name, labelled=labelled
+    )
 
 
 def score(
