@@ -1,4 +1,7 @@
-"""TaskData built from the synthetic dataset, for method tests (kmeans, UNIC, SCAN, TEMI)."""
+"""TaskData built from the synthetic dataset, for method tests (kmeans, UNIC, SCAN, TEMI).
+
+Imported by name (``from factories import ...``): ``pythonpath = ["tests"]`` in pyproject.toml.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from unic_bench.run.gcd_split import labelled_indices
 
 
 def synthetic(separation: float, imbalance: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(train features, train labels, test features, test labels) of 10 Gaussian classes, 1500 + 500 points."""
     splits = Synthetic(separation=separation, imbalance=imbalance, n_train=1500, n_test=500).load(None, None).splits
     feats = {k: torch.stack([s.samples[i] for i in range(len(s))]).numpy() for k, s in splits.items()}
     return feats["train"], splits["train"].labels, feats["test"], splits["test"].labels
@@ -26,6 +30,7 @@ def clustering_data(xtr: np.ndarray, xte: np.ndarray, k: int) -> TaskData:
 
 
 def gcd_data(x: np.ndarray, y: np.ndarray, k: int) -> tuple[TaskData, np.ndarray]:
+    """GCD inputs with the first k // 2 classes old (D_L = half their images), and the unlabelled rows."""
     old = tuple(range(k // 2))
     train_labels = np.full(len(y), -1)
     lab = labelled_indices(y, old)

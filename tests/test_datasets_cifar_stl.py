@@ -72,6 +72,7 @@ def test_cifar100_80_20_split_and_literature_positions(tmp_path: Path) -> None:
     assert (inputs.eval_truth >= 80).sum() == 10_000  # every new-class image is unlabelled
 
 
+@pytest.mark.needs_shared
 def test_cifar100_20_uses_coarse_labels_and_checks_them_against_scan(tmp_path: Path) -> None:
     table = shared_ints("cifar100_fine_to_coarse.txt")
     fine = np.arange(200) % 100

@@ -72,6 +72,7 @@ def test_folder_with_images_and_subfolders_is_refused(cli: Any, tmp_path: Path) 
     assert out.code == 2 and "class folder(s) empty in" in out.err
 
 
+@pytest.mark.needs_shared
 def test_datasets_check_reports_counts_and_missing(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     make_cifar10(tmp_path, np.arange(8) % 10, np.arange(3))
     make_stl10(tmp_path, 20, 10)

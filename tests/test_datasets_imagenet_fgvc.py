@@ -18,6 +18,8 @@ from unic_bench.errors import BenchError
 from unic_bench.plugins.host import get_host
 from unic_bench.run.gcd_split import labelled_indices
 
+pytestmark = pytest.mark.needs_shared  # every test compares with the official class lists
+
 VIT_INPUT = InputConfig(224, IMAGENET_MEAN, IMAGENET_STD)
 
 

@@ -7,7 +7,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from unic_bench.plugins import host as plugins
+
+pytestmark = pytest.mark.slow  # every method, both tasks, 3 seeds
 
 
 def test_demo_prints_both_leaderboards(cli: Any, tmp_path: Path) -> None:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # pip-installs the example package
+
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "unic-bench-agglo"
 CLI = [sys.executable, "-m", "unic_bench"]
 

@@ -118,6 +118,7 @@ def test_missing_or_broken_files_are_one_line(tmp_path: Path, cli: Any) -> None:
 REAL = Path("/usr/share/datasets/fashion-mnist")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (REAL / "t10k-images-idx3-ubyte.gz").is_file(), reason="needs apt-get install dataset-fashion-mnist")
 def test_lite0_kmeans_on_real_fashion_mnist(tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The README's leaderboard run, small: 200 train / 200 test images at 112 px, one seed."""

@@ -145,7 +145,12 @@ def digits_with_images() -> tuple[TaskData, np.ndarray]:
     rows = np.arange(len(images))
     access = ImageAccess(backbone, samples, samples, samples)
     data = TaskData(
-        task="clustering", num_classes=10, train=FeatureSet(feats, rows), eval=FeatureSet(feats, rows), images=access, dataset="digits"
+        task="clustering",
+        num_classes=10,
+        train=FeatureSet(feats, rows),
+        eval=FeatureSet(feats, rows),
+        images=access,
+        dataset="digits",
     )
     return data, bunch.target
 

@@ -5,15 +5,13 @@ Install with ``pip install ./examples/unic-bench-agglo``; then ``unic-bench run 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
-from unic_bench.api.component import ParamsModel
-from unic_bench.api.hookspecs import hookimpl
-from unic_bench.api.method import Method
-from unic_bench.api.taskdata import Prediction, RunContext, TaskData
+from unic_bench import BenchError, Method, ParamsModel, Prediction, RunContext, TaskData, hookimpl
 
 
 class AggloParams(ParamsModel):
@@ -34,7 +32,7 @@ class Agglomerative(Method[AggloParams]):
 
         train = data.train.features.numpy()
         if len(train) > self.params.max_train:
-            raise ValueError(f"agglo: {len(train)} training images > max_train={self.params.max_train}")
+            raise BenchError(f"agglo: {len(train)} training images > max_train={self.params.max_train}")
         labels = AgglomerativeClustering(n_clusters=data.num_classes, linkage=self.params.linkage).fit_predict(train)
         means = np.stack([train[labels == c].mean(axis=0) for c in range(data.num_classes)])
         evaluation = data.eval.features.numpy()
@@ -43,5 +41,5 @@ class Agglomerative(Method[AggloParams]):
 
 
 @hookimpl
-def register_methods(register):
+def register_methods(register: Callable[[type], None]) -> None:
     register(Agglomerative)

@@ -1,0 +1,90 @@
+"""Every registered plugin, and the example package, passes the conformance kit (unic_bench.testing).
+
+Parametrized over the plugin host, so a new built-in method, backbone or dataset is covered without
+editing this file; ``SMALL`` only shrinks training so the whole file stays within seconds per plugin.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from dataset_trees import make_cifar10, make_stl10
+from test_fashion_mnist import make_files
+
+from unic_bench.api.backbone import Backbone
+from unic_bench.api.dataset import Dataset
+from unic_bench.api.method import Method
+from unic_bench.datasets import fashion_mnist
+from unic_bench.plugins.host import PluginHost
+from unic_bench.testing import check_backbone, check_dataset, check_method
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "unic-bench-agglo" / "unic_bench_agglo.py"
+
+
+def example_plugin() -> Any:
+    """The example package's module, imported from its file (no pip install needed)."""
+    spec = importlib.util.spec_from_file_location("unic_bench_agglo", EXAMPLE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("unic_bench_agglo", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+HOST = PluginHost(extra_plugins=(("agglo", example_plugin()),))
+
+# Training kept to 2 epochs (enough to interrupt after one and resume), tiny heads and batches.
+SMALL: dict[str, dict[str, Any]] = {
+    "kmeans": {"n_init": 2},
+    "scan": {"epochs": 2, "num_heads": 2, "batch_size": 64, "workers": 0},
+    "temi": {"epochs": 2, "num_heads": 2, "batch_size": 64, "knn": 10, "warmup_epochs": 0, "workers": 0},
+    "unic": {"epochs": 2, "batch_size": 64, "hidden": 64, "workers": 0},
+}
+TRAINERS = {"scan", "temi", "unic"}
+
+
+def cifar10_tree(root: Path) -> None:
+    make_cifar10(root, np.arange(20) % 10, np.arange(10))
+
+
+def stl10_tree(root: Path) -> None:
+    make_stl10(root, n_train=20, n_test=10)
+
+
+def fashion_tree(root: Path) -> None:
+    make_files(root / "FashionMNIST" / "raw", n_train=40, n_test=20)
+
+
+# Datasets that read files: a tiny tree in the official layout (tests/dataset_trees.py).
+TREES: dict[str, Callable[[Path], None]] = {"cifar10": cifar10_tree, "stl10": stl10_tree, "fashion-mnist": fashion_tree}
+
+
+@pytest.mark.parametrize("cls", list(HOST.methods), ids=lambda c: c.name)
+def test_method_conforms(cls: type[Method[Any]]) -> None:
+    report = check_method(cls, SMALL.get(cls.name))
+    assert ("clustering: resume" in report.passed or "gcd: resume" in report.passed) == (cls.name in TRAINERS)
+
+
+@pytest.mark.parametrize("cls", list(HOST.backbones), ids=lambda c: c.name)
+def test_backbone_conforms(cls: type[Backbone[Any]]) -> None:
+    if cls.weight_source is not None:
+        pytest.skip(f"{cls.name} reads official weights (offline checks: tests/test_backbone_weights.py)")
+    check_backbone(cls)
+
+
+@pytest.mark.parametrize("cls", list(HOST.datasets), ids=lambda c: c.name)
+def test_dataset_conforms(cls: type[Dataset[Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fashion_mnist, "SYSTEM_DIR", tmp_path / "no-system-copy")  # the tiny tree, not the real data
+    if cls.name in TREES:
+        TREES[cls.name](tmp_path / "data")
+        check_dataset(cls, root=tmp_path / "data")
+    elif not cls.needs_root:
+        check_dataset(cls)
+    else:
+        pytest.skip(f"no tiny tree for {cls.name} here (its loader tests: tests/test_datasets_*.py)")
