@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from dataset_trees import make_cifar10, make_stl10
+from dataset_trees import make_cifar10, make_stl10, write_image
 from test_fashion_mnist import make_files
 
 from unic_bench.api.backbone import Backbone
@@ -61,8 +61,19 @@ def fashion_tree(root: Path) -> None:
     make_files(root / "FashionMNIST" / "raw", n_train=40, n_test=20)
 
 
+def folder_tree(root: Path) -> None:
+    for label in ("cat", "dog"):
+        for i in range(3):
+            write_image(root / label / f"{i}.png", seed=i)
+
+
 # Datasets that read files: a tiny tree in the official layout (tests/dataset_trees.py).
-TREES: dict[str, Callable[[Path], None]] = {"cifar10": cifar10_tree, "stl10": stl10_tree, "fashion-mnist": fashion_tree}
+TREES: dict[str, Callable[[Path], None]] = {
+    "cifar10": cifar10_tree,
+    "stl10": stl10_tree,
+    "fashion-mnist": fashion_tree,
+    "folder": folder_tree,
+}
 
 
 @pytest.mark.parametrize("cls", list(HOST.methods), ids=lambda c: c.name)

@@ -91,8 +91,11 @@ def _check_tail(backbone: Backbone[Any], model: Any, x: Any, out: Any, name: str
             return
         raise fail(name, "trainable tail", "tail_unit is empty but trainable_tail() did not raise BenchError")
     split = backbone.trainable_tail(model, 1)
-    with torch.no_grad():
-        joined = split.tail(split.trunk(x))
+    try:
+        with torch.no_grad():
+            joined = split.tail(split.trunk(x))
+    except Exception as exc:  # noqa: BLE001 - any failure here is the split's
+        raise fail(name, "trainable tail", f"tail(trunk(x)) raised {type(exc).__name__}: {exc}") from exc
     if joined.shape != out.shape or not torch.allclose(joined, out, atol=1e-5, rtol=1e-4):
         raise fail(name, "trainable tail", "tail(trunk(x)) differs from model(x)")
     if any(p.requires_grad for p in split.trunk.parameters()):

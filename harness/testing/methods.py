@@ -43,9 +43,7 @@ class _Interrupted(Exception):
     """Raised by the interrupting progress callback: the run stops as if killed after an epoch."""
 
 
-def check_method(
-    cls: type[Method[Any]], params: Mapping[str, Any] | None = None, *, n: int = 300, seed: int = 0
-) -> CheckReport:
+def check_method(cls: type[Method[Any]], params: Mapping[str, Any] | None = None, *, n: int = 300, seed: int = 0) -> CheckReport:
     """Run ``cls`` (with ``params`` overriding its defaults) through every check; raise on the first failure.
 
     ``n`` digits per task keep it fast; ``params`` should shrink training (``{"epochs": 2}``).
@@ -90,7 +88,7 @@ def _run(method: Method[Any], data: TaskData, ctx: RunContext, name: str, task: 
     unchanged = (
         data.train.features.equal(features[0])
         and data.eval.features.equal(features[1])
-        and (train_labels is None or np.array_equal(train_labels, data.train_labels))
+        and (train_labels is None or (data.train_labels is not None and np.array_equal(train_labels, data.train_labels)))
     )
     if not unchanged:
         raise fail(name, f"{task}: inputs read-only", "fit_predict modified the features or train_labels it was given")

@@ -45,13 +45,15 @@ def check_metadata(cls: type[Component[Any]], report: CheckReport) -> None:
 def check_bad_params(cls: type[Component[Any]], report: CheckReport) -> None:
     """An unknown key and a wrongly typed value are each one ``BenchError`` line naming the key."""
     name = cls.name
-    for key, value in [("no_such_parameter", 1), *((field, [object()]) for field in cls.Params.model_fields)]:
+    for key, value in [("no_such_parameter", 1), *((key, [object()]) for key in cls.Params.model_fields)]:
         try:
             cls.validate_params({key: value})
         except BenchError as exc:
             message = str(exc)
             if "\n" in message or key not in message:
-                raise fail(name, "bad params", f"the error for {key}={value!r} must be one line naming '{key}': {message!r}") from None
+                raise fail(
+                    name, "bad params", f"the error for {key}={value!r} must be one line naming '{key}': {message!r}"
+                ) from None
             continue
         except Exception as exc:  # noqa: BLE001 - the check is that nothing but BenchError escapes
             raise fail(name, "bad params", f"{key}={value!r} raised {type(exc).__name__}, not BenchError: {exc}") from exc

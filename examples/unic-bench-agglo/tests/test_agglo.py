@@ -1,7 +1,8 @@
 """The plugin meets unic-bench's method contract (shapes, tasks, seeds, bad params)."""
 
-from unic_bench.testing import check_method
 from unic_bench_agglo import Agglomerative
+
+from unic_bench.testing import check_method
 
 
 def test_agglo_meets_the_method_contract() -> None:
