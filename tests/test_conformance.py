@@ -37,7 +37,13 @@ def example_plugin() -> Any:
     return module
 
 
-HOST = PluginHost(extra_plugins=(("agglo", example_plugin()),))
+def host_with_example() -> PluginHost:
+    """The built-in plugins and the example (from its file, unless it is pip-installed already)."""
+    host = PluginHost()
+    return host if "agglo" in host.methods else PluginHost(extra_plugins=(("agglo", example_plugin()),))
+
+
+HOST = host_with_example()
 
 # Training kept to 2 epochs (enough to interrupt after one and resume), tiny heads and batches.
 SMALL: dict[str, dict[str, Any]] = {
