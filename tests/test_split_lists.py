@@ -23,11 +23,13 @@ def official_ssb_pickle(name: str) -> bytes:
     return pickle.dumps({"known_classes": np.array(shared_ints(f"{name}_ssb_old.txt")), "unknown_classes": unknown})
 
 
+@pytest.mark.needs_shared
 def test_every_embedded_checksum_matches_the_reference_copy() -> None:
     for filename in SPLIT_LISTS:
         assert split_lists._verified((shared_splits() / filename).read_bytes(), SPLIT_LISTS[filename], "test")
 
 
+@pytest.mark.needs_shared
 @pytest.mark.parametrize("name", ["cub", "aircraft", "scars"])
 def test_ssb_pickle_derives_old_and_hard_medium_easy(name: str) -> None:
     raw = official_ssb_pickle(name)
@@ -35,6 +37,7 @@ def test_ssb_pickle_derives_old_and_hard_medium_easy(name: str) -> None:
     assert ssb_classes("new")(raw) == (shared_splits() / f"{name}_ssb_new.txt").read_text()
 
 
+@pytest.mark.needs_shared
 def test_scan_file_derivation_download_and_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     official = (shared_splits() / "imagenet50_scan_names.tsv").read_text().replace("\t", " ")  # SCAN's "wnid name" lines
     calls = []
@@ -76,6 +79,7 @@ def test_ssb_reader_refuses_code_in_a_pickle() -> None:
         ssb_classes("old")(pickle.dumps({"known_classes": Evil()}))
 
 
+@pytest.mark.needs_shared
 def test_local_copies_are_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     local = tmp_path / "splits"
     local.mkdir()
