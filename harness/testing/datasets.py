@@ -76,10 +76,10 @@ def _check_splits(cls: type[Dataset[Any]], loaded: DatasetSplits, name: str) -> 
             raise fail(name, "splits and labels", f"{where}: labels must be a 1-d integer numpy array")
         if len(labels) == 0 or labels.min() < -1 or labels.max() >= loaded.num_classes:
             raise fail(name, "splits and labels", f"{where}: labels must lie in [-1, {loaded.num_classes})")
-        if len(split.samples) != len(labels):  # type: ignore[arg-type]  # torch's Dataset declares no __len__
-            raise fail(name, "splits and labels", f"{where}: {len(split.samples)} samples for {len(labels)} labels")  # type: ignore[arg-type]  # as above
+        if length(split.samples) != len(labels):
+            raise fail(name, "splits and labels", f"{where}: {length(split.samples)} samples for {len(labels)} labels")
         for other, what in ((split.train_samples, "train_samples"), (split.ids, "ids")):
-            if other is not None and len(other) != len(labels):  # type: ignore[arg-type]  # as above
+            if other is not None and length(other) != len(labels):
                 raise fail(name, "splits and labels", f"{where}: {what} has another length than labels")
         if not split.manifest or not split.transform:
             raise fail(name, "splits and labels", f"{where}: manifest and transform must be non-empty strings")
@@ -88,6 +88,11 @@ def _check_splits(cls: type[Dataset[Any]], loaded: DatasetSplits, name: str) -> 
         if not isinstance(sample, torch.Tensor) or sample.ndim != rank:
             shape = getattr(sample, "shape", type(sample).__name__)
             raise fail(name, "splits and labels", f"{where}: a {cls.modality} sample must be a {rank}-d tensor, got {shape}")
+
+
+def length(items: Any) -> int:
+    """``len()`` of a split's samples: torch's ``Dataset`` declares no ``__len__``, a split's must have one."""
+    return len(items)
 
 
 def _check_task_splits(cls: type[Dataset[Any]], loaded: DatasetSplits, name: str) -> None:
