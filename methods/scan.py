@@ -223,7 +223,7 @@ class SCAN(Method[SCANParams]):
             # scan_train: backprop the sum over heads, log the mean of each term
             return {"loss": per_head["loss"].sum(), **{name: v.mean() for name, v in per_head.items() if name != "loss"}}
 
-        Trainer(encoder, heads, train, ctx).fit(NeighborPairs(neighbors), objective)
+        Trainer(encoder, {"heads": heads}, train, ctx).fit(NeighborPairs(neighbors), objective)
         with torch.no_grad():
             probs = torch.softmax(heads(encoder.embed("train")).float(), dim=-1)
         criterion = selection_losses(probs, neighbors)
@@ -276,7 +276,7 @@ class SCAN(Method[SCANParams]):
             return self_label_loss(weak_logits, head(embeddings[:, 0]), p.confidence, p.class_balance)
 
         phase_dir = None if ctx.checkpoint_dir is None else Path(ctx.checkpoint_dir) / "selflabel"
-        Trainer(encoder, head, params, dataclasses.replace(ctx, checkpoint_dir=phase_dir)).fit(rows_of_epoch, objective)
+        Trainer(encoder, {"head": head}, params, dataclasses.replace(ctx, checkpoint_dir=phase_dir)).fit(rows_of_epoch, objective)
 
 
 @hookimpl

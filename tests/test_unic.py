@@ -159,7 +159,7 @@ def test_last_block_trains_only_the_tail() -> None:
     pred = UNIC(epochs=2, batch_size=256, hidden=32, workers=0).fit_predict(data, RunContext(seed=0))
     assert pred.labels.shape == (1797,) and pred.diagnostics["finetune"] == "last-block"
     # The method built its own copy; check the encoder contract on a short run of our own.
-    trainer = Trainer(encoder, nn.Linear(16, 10), TrainParams(epochs=1, batch_size=256, workers=0), RunContext(seed=0))
+    trainer = Trainer(encoder, {"head": nn.Linear(16, 10)}, TrainParams(epochs=1, batch_size=256, workers=0), RunContext(seed=0))
     trainer.fit(lambda epoch, gen: torch.arange(200).repeat(2, 1).T, lambda rows, emb: {"loss": emb.pow(2).mean()})
     assert all(torch.equal(a, b) for a, b in zip(trunk_before, encoder.trunk.parameters()))
     assert not all(torch.equal(a, b) for a, b in zip(tail_before, encoder.tail.parameters()))

@@ -135,7 +135,7 @@ class UNIC(Method[UNICParams]):
         encoder = Encoder(data, resolve_finetune(p.finetune, data), ctx.device, p.workers)
         with seeded(ctx.seed):
             head = build_head(p.head, data.train.features.shape[1], k, p.hidden, p.activation)
-        trainer = Trainer(encoder, head, p, ctx)
+        trainer = Trainer(encoder, {"head": head}, p, ctx)
         lambdas = (p.lambda_pos, p.lambda_neg, p.lambda_ent)
 
         def objective(rows: torch.Tensor, embeddings: torch.Tensor) -> dict[str, torch.Tensor]:
