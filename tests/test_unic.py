@@ -18,7 +18,7 @@ from unic_bench.api.taskdata import FeatureSet, ImageAccess, RunContext, TaskDat
 from unic_bench.datasets.common.tensors import TensorSamples
 from unic_bench.errors import BenchError
 from unic_bench.methods.common.training import Encoder, Trainer, TrainParams, resolve_finetune
-from unic_bench.methods.unic import UNIC, TupleSampler, unic_loss
+from unic_bench.methods.unic import UNIC, TupleSampler, UNICParams, resolve_mining, unic_loss
 from unic_bench.methods.unic.mining import mine
 from unic_bench.run.metrics import cluster_acc, gcd_metrics
 from unic_bench.run.records import read_record
@@ -244,3 +244,23 @@ def test_run_record_has_epoch_log_and_mining_diagnostics(cli: Any, tmp_path: Pat
     assert diag["finetune"] == "none" and diag["tau1"] == 10 and diag["tau2"] == 900
     assert 0 <= diag["kept_fraction"] <= 1 and 0.5 < diag["positive_purity_before"] <= 1
     assert not (results / "checkpoints").exists() or not any((results / "checkpoints").iterdir())  # removed once recorded
+
+
+def test_per_dataset_defaults_by_exact_name_and_auto_rule() -> None:
+    """App. A.10 values from the table at the top of methods/unic; "auto" derived from N and K."""
+    assert UNIC.defaults_for("imagenet100", "clustering") == {"tau2": 6300, "tau1": 50, "eta": 1500}
+    assert UNIC.defaults_for("imagenet100", "gcd") == {"tau2": 6300}
+    assert UNIC.defaults_for("imagenet100-gcd", "gcd") == {"tau2": 6300}
+    assert [UNIC.defaults_for(d, "clustering")["tau2"] for d in ("cifar10", "stl10", "cub")] == [10000, 1000, 1000]
+    assert UNIC.defaults_for("cifar100-20", "clustering") == {"tau2": 10000}
+    assert UNIC.defaults_for("aircraft", "clustering") == {"tau2": 1112}
+    assert UNIC.defaults_for("digits", "gcd") == {"lr": 1e-3, "tau2": 900}
+    assert UNIC.defaults_for("imagenet-r", "clustering") == {}  # no prefix match
+    derived = resolve_mining(UNICParams(), 1797, 10)
+    assert (derived.tau1, derived.tau2, derived.eta) == (10, 359, 70)
+    assert derived.source == "tau1, tau2, eta: derived: tau2 = 2 N/K = 2 x 1797/10, tau1 = 10, eta = 70"
+    assert resolve_mining(UNICParams(), 30, 1).tau2 == 29  # clamped to N - 1
+    given = resolve_mining(UNICParams(tau1=5, tau2=100, eta=40), 1797, 10)
+    assert (given.tau1, given.tau2, given.eta, given.source) == (5, 100, 40, "none (all given)")
+    with pytest.raises(BenchError, match="tau1"):
+        UNIC.validate_params({"tau1": 0})
