@@ -16,25 +16,6 @@ from typer.core import TyperGroup
 from unic_bench.errors import BenchError, unknown_choice
 
 LIST_KINDS = ("methods", "backbones", "datasets")
-CONFIG_KEYS = {
-    "method",
-    "backbone",
-    "dataset",
-    "task",
-    "seed",
-    "seeds",
-    "set",
-    "gcd_metric",
-    "device",
-    "data_root",
-    "results",
-    "overwrite",
-    "cache_dir",
-    "splits_dir",
-    "weights",
-    "batch_size",
-    "workers",
-}
 LAYOUTS = ("table1", "table2", "table7")
 FORMATS = ("md", "latex", "csv")
 SPLITS_DIR_HELP = "Local copies of the downloaded class lists, for machines without internet (or $UNIC_BENCH_SPLITS)."
@@ -87,6 +68,7 @@ def _check_choice(kind: str, value: str, choices: tuple[str, ...]) -> str:
 
 @app.command()
 def run(
+    ctx: typer.Context,
     method: Annotated[Optional[str], typer.Option(help="Method name (`unic-bench list methods`).")] = None,
     backbone: Annotated[Optional[str], typer.Option(help="Backbone name or alias.")] = None,
     dataset: Annotated[Optional[str], typer.Option(help="Dataset name.")] = None,
@@ -113,30 +95,21 @@ def run(
     workers: Annotated[Optional[int], typer.Option(help="DataLoader workers for feature extraction (default 0).")] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML run spec; its keys are these flags' long names.")] = None,
 ) -> None:
-    """Run one method on one backbone + dataset for one or more seeds, and write a record per seed."""
+    """Run one method on one backbone + dataset for one or more seeds, and write a record per seed.
+
+    Its parameters are the one declaration of the run flags: each is also a config key (see
+    :func:`config_keys`) and goes, by name, to a ``RunRequest`` field (what to run) or a
+    ``RunOptions`` field (how to run; ``RunOptions.from_values``).
+    """
     from unic_bench.run.spec import load_config, parse_seeds, parse_set
 
     values: dict[str, Any] = load_config(config) if config else {}
-    unknown = sorted(set(values) - CONFIG_KEYS)
+    valid = config_keys()
+    unknown = sorted(set(values) - valid)
     if unknown:
-        raise BenchError(f"unknown key '{unknown[0]}' in config '{config}' (valid: {', '.join(sorted(CONFIG_KEYS))})")
-    cli = {
-        "method": method,
-        "backbone": backbone,
-        "dataset": dataset,
-        "task": task,
-        "gcd_metric": gcd_metric,
-        "device": device,
-        "data_root": data_root,
-        "results": results,
-        "overwrite": overwrite,
-        "cache_dir": cache_dir,
-        "splits_dir": splits_dir,
-        "weights": weights,
-        "batch_size": batch_size,
-        "workers": workers,
-    }
-    values.update({k: v for k, v in cli.items() if v is not None})
+        raise BenchError(f"unknown key '{unknown[0]}' in config '{config}' (valid: {', '.join(sorted(valid))})")
+    merged_separately = {"config", "seed", "seeds", "set_"}  # seed/seeds/--set combine with the config below
+    values.update({k: v for k, v in ctx.params.items() if k not in merged_separately and v is not None})
     if seed is not None and seeds is not None:
         raise BenchError("give --seed or --seeds, not both")
     cli_seeds = seeds if seeds is not None else seed
@@ -153,6 +126,13 @@ def run(
     _run_and_report(values)
 
 
+def config_keys() -> set[str]:
+    """The keys a ``--config`` YAML may hold: the long names of the ``run`` flags (``set`` for ``--set``)."""
+    import inspect
+
+    return {name.rstrip("_") for name in inspect.signature(run).parameters} - {"ctx", "config"}
+
+
 def _run_and_report(values: dict[str, Any]) -> None:
     """Split merged flags into how to run (RunOptions) and what to run (RunRequest); run; print."""
     from unic_bench.cli.progress import rich_progress
@@ -160,21 +140,7 @@ def _run_and_report(values: dict[str, Any]) -> None:
     from unic_bench.run.protocol import RunOptions, run_specs
     from unic_bench.run.spec import RunRequest, resolve
 
-    def path(key: str) -> Path | None:
-        return Path(values[key]) if values.get(key) else None
-
-    options = RunOptions(
-        device=str(values.get("device", "auto")),
-        data_root=path("data_root"),
-        results_dir=path("results") or Path("results"),
-        overwrite=values.get("overwrite", "only-missing"),
-        cache_dir=path("cache_dir"),
-        progress=rich_progress,
-        splits_dir=path("splits_dir"),
-        weights=path("weights"),
-        batch_size=int(values.get("batch_size", 256)),
-        num_workers=int(values.get("workers", 0)),
-    )
+    options = RunOptions.from_values(values, progress=rich_progress)
     host = get_host()
     request = RunRequest.build({k: v for k, v in values.items() if k in RunRequest.model_fields})
     _print_outcomes(run_specs(resolve(request, host), options, host))
