@@ -66,6 +66,11 @@ def _check_choice(kind: str, value: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+# The parameters of run() are the one declaration of the run flags: each is also a config key
+# (config_keys) and its value goes, by name, to a RunRequest field (what to run) or a RunOptions
+# field (how to run; RunOptions.from_values, whose `flag` metadata covers a differing name).
+# Adding a flag = a parameter here + the field that consumes it (tests/test_cli_errors.py checks
+# that every flag has one).
 @app.command()
 def run(
     ctx: typer.Context,
@@ -95,12 +100,7 @@ def run(
     workers: Annotated[Optional[int], typer.Option(help="DataLoader workers for feature extraction (default 0).")] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML run spec; its keys are these flags' long names.")] = None,
 ) -> None:
-    """Run one method on one backbone + dataset for one or more seeds, and write a record per seed.
-
-    Its parameters are the one declaration of the run flags: each is also a config key (see
-    :func:`config_keys`) and goes, by name, to a ``RunRequest`` field (what to run) or a
-    ``RunOptions`` field (how to run; ``RunOptions.from_values``).
-    """
+    """Run one method on one backbone + dataset for one or more seeds, and write a record per seed."""
     from unic_bench.run.spec import load_config, parse_seeds, parse_set
 
     values: dict[str, Any] = load_config(config) if config else {}
