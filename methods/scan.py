@@ -29,7 +29,7 @@ Facts from wvangansbeke/Unsupervised-Classification:
   probability > 0.99; CE on the strong view over the confident samples, classes weighted n/n_c
   (CIFAR/STL configs: Adam 1e-4, wd 1e-4, batch 1000, constant lr).
 
-Deviation (README): with a frozen backbone the head trains on the cached features of the
+Deviation (docs/methods/scan.md): with a frozen backbone the head trains on the cached features of the
 feature-extraction transform (no augmentation; the official code re-encodes augmented views
 every step); with ``finetune=last-block`` anchor and neighbour are independent draws of the
 dataset's train transform, as in SCAN.

@@ -31,7 +31,7 @@ Schedules (train_main.py "init schedulers"): lr, weight decay and teacher moment
 precomputed per iteration with dino's ``utils.cosine_scheduler`` and indexed by the global
 iteration, so the warm-up rises linearly from 0 over 20 epochs' iterations.
 
-Deviations (README): eval_experiment.py reports the best checkpoint by test ACC, here the last
+Deviations (docs/methods/temi.md): eval_experiment.py reports the best checkpoint by test ACC, here the last
 epoch is reported; with ``finetune=last-block`` ("TEMI (Tune)") the teacher heads read the
 student's trainable block (the official ``--train_backbone`` keeps an EMA copy of the backbone).
 """
