@@ -262,5 +262,6 @@ def test_per_dataset_defaults_by_exact_name_and_auto_rule() -> None:
     assert resolve_mining(UNICParams(), 30, 1).tau2 == 29  # clamped to N - 1
     given = resolve_mining(UNICParams(tau1=5, tau2=100, eta=40), 1797, 10)
     assert (given.tau1, given.tau2, given.eta, given.source) == (5, 100, 40, "none (all given)")
-    with pytest.raises(BenchError, match="tau1"):
-        UNIC.validate_params({"tau1": 0})
+    for bad in (0, "bad", None):
+        with pytest.raises(BenchError, match=r"parameter 'tau1' of method 'unic': .*valid: an integer >= 1, or auto$"):
+            UNIC.validate_params({"tau1": bad})

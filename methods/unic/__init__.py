@@ -22,7 +22,7 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from unic_bench.api.component import Task
 from unic_bench.api.hookspecs import hookimpl
@@ -82,6 +82,14 @@ class UNICParams(TrainParams):
     hidden: int = Field(2048, ge=1)
     activation: Activation = "relu"
     labelled_positives: bool = Field(True, description="GCD: labelled anchors take same-label positives (Table 4)")
+
+    @field_validator("tau1", "tau2", "eta", mode="before")
+    @classmethod
+    def _count_or_auto(cls, value: Any) -> Any:
+        """One message naming both valid spellings, instead of one error per member of the union."""
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            return value
+        raise ValueError("valid: an integer >= 1, or auto")
 
 
 def resolve_mining(p: UNICParams, n: int, num_classes: int) -> MiningParams:
