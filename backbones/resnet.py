@@ -8,12 +8,12 @@ stages (``layer4`` for n=1).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from unic_bench.api.backbone import TailSplit
 from unic_bench.api.hookspecs import hookimpl
 from unic_bench.backbones.common import formats
-from unic_bench.backbones.common.timm_base import TimmBackbone
+from unic_bench.backbones.common.timm_base import PretrainedCfg, TimmBackbone
 from unic_bench.backbones.common.weights import UrlWeights
 
 if TYPE_CHECKING:
@@ -23,9 +23,6 @@ STAGES = ("layer1", "layer2", "layer3", "layer4")
 
 
 class ResNetBackbone(TimmBackbone):
-    timm_name = "resnet50"
-    architecture = "ResNet-50"
-    display_name = "ResNet-50"
     tail_unit = "stage"
 
     def tail_units(self, model: torch.nn.Module) -> torch.nn.Sequential:
@@ -50,56 +47,53 @@ class ResNetBackbone(TimmBackbone):
         return TailSplit(trunk, tail)
 
 
-def _resnet(
-    name: str,
-    pretraining: str,
-    source: UrlWeights,
-    remap: Callable[[Any], dict[str, Any]],
-    aliases: tuple[str, ...],
-    description: str,
-) -> type:
-    attrs = dict(
-        name=name,
-        aliases=aliases,
-        pretraining=pretraining,
-        weight_source=source,
-        remap=staticmethod(remap),
-        description=description,
+DinoResNet50 = ResNetBackbone.variant(
+    PretrainedCfg(
+        name="dinov1-resnet-50",
+        aliases=("dino-resnet50", "dino-rn50", "dinov1-resnet50"),
+        timm_name="resnet50",
+        architecture="ResNet-50",
+        pretraining="DINOv1",
+        weights=UrlWeights("https://dl.fbaipublicfiles.com/dino/dino_resnet50_pretrain/dino_resnet50_pretrain.pth"),
+        remap=formats.dino,
+        description="DINO ResNet-50 (Caron et al. 2021), average pool",
     )
-    return type(name.replace("-", "_"), (ResNetBackbone,), attrs)
-
-
-DinoResNet50 = _resnet(
-    "dinov1-resnet-50",
-    "DINOv1",
-    UrlWeights("https://dl.fbaipublicfiles.com/dino/dino_resnet50_pretrain/dino_resnet50_pretrain.pth"),
-    formats.dino,
-    ("dino-resnet50", "dino-rn50", "dinov1-resnet50"),
-    "DINO ResNet-50 (Caron et al. 2021), average pool",
 )
-MocoV2ResNet50 = _resnet(
-    "mocov2-resnet-50",
-    "MoCoV2",
-    UrlWeights("https://dl.fbaipublicfiles.com/moco/moco_checkpoints/moco_v2_800ep/moco_v2_800ep_pretrain.pth.tar"),
-    formats.moco,
-    ("mocov2", "moco-v2", "moco", "mocov2-resnet50"),
-    "MoCo v2, 800 epochs (Chen et al. 2020): encoder_q, average pool",
+MocoV2ResNet50 = ResNetBackbone.variant(
+    PretrainedCfg(
+        name="mocov2-resnet-50",
+        aliases=("mocov2", "moco-v2", "moco", "mocov2-resnet50"),
+        timm_name="resnet50",
+        architecture="ResNet-50",
+        pretraining="MoCoV2",
+        weights=UrlWeights("https://dl.fbaipublicfiles.com/moco/moco_checkpoints/moco_v2_800ep/moco_v2_800ep_pretrain.pth.tar"),
+        remap=formats.moco,
+        description="MoCo v2, 800 epochs (Chen et al. 2020): encoder_q, average pool",
+    )
 )
-SwavResNet50 = _resnet(
-    "swav-resnet-50",
-    "SwAV",
-    UrlWeights("https://dl.fbaipublicfiles.com/deepcluster/swav_800ep_pretrain.pth.tar"),
-    formats.swav,
-    ("swav", "swav-resnet50"),
-    "SwAV, 800 epochs (Caron et al. 2020), average pool",
+SwavResNet50 = ResNetBackbone.variant(
+    PretrainedCfg(
+        name="swav-resnet-50",
+        aliases=("swav", "swav-resnet50"),
+        timm_name="resnet50",
+        architecture="ResNet-50",
+        pretraining="SwAV",
+        weights=UrlWeights("https://dl.fbaipublicfiles.com/deepcluster/swav_800ep_pretrain.pth.tar"),
+        remap=formats.swav,
+        description="SwAV, 800 epochs (Caron et al. 2020), average pool",
+    )
 )
-MochiResNet50 = _resnet(
-    "mochi-resnet-50",
-    "MOCHI",
-    UrlWeights("https://download.europe.naverlabs.com/ComputerVision/MOCHI_models/mochi_512_1024_512_e1000.pth.tar"),
-    formats.moco,
-    ("mochi", "mochi-resnet50"),
-    "MoCHi (512, 1024, 512), 1000 epochs (Kalantidis et al. 2020): encoder_q, average pool",
+MochiResNet50 = ResNetBackbone.variant(
+    PretrainedCfg(
+        name="mochi-resnet-50",
+        aliases=("mochi", "mochi-resnet50"),
+        timm_name="resnet50",
+        architecture="ResNet-50",
+        pretraining="MOCHI",
+        weights=UrlWeights("https://download.europe.naverlabs.com/ComputerVision/MOCHI_models/mochi_512_1024_512_e1000.pth.tar"),
+        remap=formats.moco,
+        description="MoCHi (512, 1024, 512), 1000 epochs (Kalantidis et al. 2020): encoder_q, average pool",
+    )
 )
 
 RESNETS = (DinoResNet50, MocoV2ResNet50, SwavResNet50, MochiResNet50)

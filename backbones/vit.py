@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 from unic_bench.api.backbone import TailSplit
 from unic_bench.api.hookspecs import hookimpl
 from unic_bench.backbones.common import formats
-from unic_bench.backbones.common.timm_base import HALF, TimmBackbone
+from unic_bench.backbones.common.timm_base import HALF, PretrainedCfg, TimmBackbone
 from unic_bench.backbones.common.weights import UrlWeights
 
 if TYPE_CHECKING:
@@ -33,7 +33,8 @@ class ViTBackbone(TimmBackbone):
         """timm's ViT filter: drops DINOv2's ``mask_token``, resamples ``pos_embed`` to the model grid."""
         from timm.models.vision_transformer import VisionTransformer, checkpoint_filter_fn
 
-        return checkpoint_filter_fn(state_dict, cast(VisionTransformer, model))  # create() built a timm ViT
+        assert isinstance(model, VisionTransformer)
+        return checkpoint_filter_fn(state_dict, model)
 
     def tail_units(self, model: torch.nn.Module) -> torch.nn.Sequential:
         return model.blocks  # type: ignore[return-value]  # nn.Module attributes type as Tensor | Module
@@ -64,102 +65,91 @@ class ViTBackbone(TimmBackbone):
         return TailSplit(trunk, tail)
 
 
-def _vit(
-    name: str,
-    timm_name: str,
-    pretraining: str,
-    arch: str,
-    source: UrlWeights,
-    remap: Callable[[Any], dict[str, Any]],
-    aliases: tuple[str, ...],
-    description: str,
-    **extra: Any,
-) -> type[ViTBackbone]:
-    """One registered class per official checkpoint (the timm registry's one-entry-per-weights style)."""
-    attrs = dict(
-        name=name,
-        aliases=aliases,
-        display_name=arch,
-        pretraining=pretraining,
-        architecture=arch,
-        timm_name=timm_name,
-        weight_source=source,
-        remap=staticmethod(remap),
-        description=description,
-        **extra,
+DinoViTB16 = ViTBackbone.variant(
+    PretrainedCfg(
+        name="dinov1-vit-b-16",
+        aliases=("dinov1", "dino", "dino-vitb16", "dinov1-vitb16", "dino-vit-b-16"),
+        timm_name="vit_base_patch16_224",
+        architecture="ViT-B/16",
+        pretraining="DINOv1",
+        weights=UrlWeights(
+            f"{DINO}/dino_vitbase16_pretrain/dino_vitbase16_pretrain.pth", hf_repo="timm/vit_base_patch16_224.dino"
+        ),
+        remap=formats.dino,
+        description="DINO ViT-B/16 (Caron et al. 2021), CLS after the final norm",
     )
-    return type(name.replace("-", "_"), (ViTBackbone,), attrs)
-
-
-DinoViTB16 = _vit(
-    "dinov1-vit-b-16",
-    "vit_base_patch16_224",
-    "DINOv1",
-    "ViT-B/16",
-    UrlWeights(f"{DINO}/dino_vitbase16_pretrain/dino_vitbase16_pretrain.pth", hf_repo="timm/vit_base_patch16_224.dino"),
-    formats.dino,
-    ("dinov1", "dino", "dino-vitb16", "dinov1-vitb16", "dino-vit-b-16"),
-    "DINO ViT-B/16 (Caron et al. 2021), CLS after the final norm",
 )
-DinoViTS16 = _vit(
-    "dinov1-vit-s-16",
-    "vit_small_patch16_224",
-    "DINOv1",
-    "ViT-S/16",
-    UrlWeights(f"{DINO}/dino_deitsmall16_pretrain/dino_deitsmall16_pretrain.pth", hf_repo="timm/vit_small_patch16_224.dino"),
-    formats.dino,
-    ("dino-vits16", "dinov1-vits16", "dino-vit-s-16"),
-    "DINO ViT-S/16 (Caron et al. 2021), CLS after the final norm",
+DinoViTS16 = ViTBackbone.variant(
+    PretrainedCfg(
+        name="dinov1-vit-s-16",
+        aliases=("dino-vits16", "dinov1-vits16", "dino-vit-s-16"),
+        timm_name="vit_small_patch16_224",
+        architecture="ViT-S/16",
+        pretraining="DINOv1",
+        weights=UrlWeights(
+            f"{DINO}/dino_deitsmall16_pretrain/dino_deitsmall16_pretrain.pth", hf_repo="timm/vit_small_patch16_224.dino"
+        ),
+        remap=formats.dino,
+        description="DINO ViT-S/16 (Caron et al. 2021), CLS after the final norm",
+    )
 )
-DinoV2ViTB14 = _vit(
-    "dinov2-vit-b-14",
-    "vit_base_patch14_dinov2",
-    "DINOv2",
-    "ViT-B/14",
-    UrlWeights(f"{DINOV2}/dinov2_vitb14/dinov2_vitb14_pretrain.pth", hf_repo="timm/vit_base_patch14_dinov2.lvd142m"),
-    formats.dinov2,
-    ("dinov2", "dinov2-vitb14"),
-    "DINOv2 ViT-B/14 (Oquab et al. 2023) at 224 px (pos_embed resampled from 518), CLS after the final norm",
+DinoV2ViTB14 = ViTBackbone.variant(
+    PretrainedCfg(
+        name="dinov2-vit-b-14",
+        aliases=("dinov2", "dinov2-vitb14"),
+        timm_name="vit_base_patch14_dinov2",
+        architecture="ViT-B/14",
+        pretraining="DINOv2",
+        weights=UrlWeights(f"{DINOV2}/dinov2_vitb14/dinov2_vitb14_pretrain.pth", hf_repo="timm/vit_base_patch14_dinov2.lvd142m"),
+        remap=formats.dinov2,
+        description="DINOv2 ViT-B/14 (Oquab et al. 2023) at 224 px (pos_embed resampled from 518), CLS after the final norm",
+    )
 )
-DinoV2ViTS14 = _vit(
-    "dinov2-vit-s-14",
-    "vit_small_patch14_dinov2",
-    "DINOv2",
-    "ViT-S/14",
-    UrlWeights(f"{DINOV2}/dinov2_vits14/dinov2_vits14_pretrain.pth", hf_repo="timm/vit_small_patch14_dinov2.lvd142m"),
-    formats.dinov2,
-    ("dinov2-vits14",),
-    "DINOv2 ViT-S/14 (Oquab et al. 2023) at 224 px (pos_embed resampled from 518), CLS after the final norm",
+DinoV2ViTS14 = ViTBackbone.variant(
+    PretrainedCfg(
+        name="dinov2-vit-s-14",
+        aliases=("dinov2-vits14",),
+        timm_name="vit_small_patch14_dinov2",
+        architecture="ViT-S/14",
+        pretraining="DINOv2",
+        weights=UrlWeights(f"{DINOV2}/dinov2_vits14/dinov2_vits14_pretrain.pth", hf_repo="timm/vit_small_patch14_dinov2.lvd142m"),
+        remap=formats.dinov2,
+        description="DINOv2 ViT-S/14 (Oquab et al. 2023) at 224 px (pos_embed resampled from 518), CLS after the final norm",
+    )
 )
-IbotViTB16 = _vit(
-    "ibot-vit-b-16",
-    "vit_base_patch16_224",
-    "iBOT",
-    "ViT-B/16",
-    UrlWeights(
-        "https://lf3-nlp-opensource.bytetos.com/obj/nlp-opensource/archive/2022/ibot/vitb_16/checkpoint_teacher.pth",
-        filename="ibot_vitb16_checkpoint_teacher.pth",
-    ),
-    formats.ibot,
-    ("ibot", "ibot-vitb16"),
-    "iBOT ViT-B/16 teacher (Zhou et al. 2022), CLS after the final norm",
+IbotViTB16 = ViTBackbone.variant(
+    PretrainedCfg(
+        name="ibot-vit-b-16",
+        aliases=("ibot", "ibot-vitb16"),
+        timm_name="vit_base_patch16_224",
+        architecture="ViT-B/16",
+        pretraining="iBOT",
+        weights=UrlWeights(
+            "https://lf3-nlp-opensource.bytetos.com/obj/nlp-opensource/archive/2022/ibot/vitb_16/checkpoint_teacher.pth",
+            filename="ibot_vitb16_checkpoint_teacher.pth",
+        ),
+        remap=formats.ibot,
+        description="iBOT ViT-B/16 teacher (Zhou et al. 2022), CLS after the final norm",
+    )
 )
-SupervisedViTB16 = _vit(
-    "supervised-vit-b-16",
-    "vit_base_patch16_224",
-    "Supervised",
-    "ViT-B/16",
-    UrlWeights(
-        "https://huggingface.co/timm/vit_base_patch16_224.augreg2_in21k_ft_in1k/resolve/main/model.safetensors",
-        filename="vit_base_patch16_224.augreg2_in21k_ft_in1k.safetensors",
-        hf_repo="timm/vit_base_patch16_224.augreg2_in21k_ft_in1k",
-    ),
-    formats.timm_classifier,
-    ("supervised", "supervised-vitb16", "vit-b16-in21k"),
-    "Supervised ViT-B/16, IN-21k -> IN-1k (timm augreg2, TEMI's default timm weights), pre-logits CLS",
-    mean=HALF,
-    std=HALF,
-    crop_pct=0.9,
+SupervisedViTB16 = ViTBackbone.variant(
+    PretrainedCfg(
+        name="supervised-vit-b-16",
+        aliases=("supervised", "supervised-vitb16", "vit-b16-in21k"),
+        timm_name="vit_base_patch16_224",
+        architecture="ViT-B/16",
+        pretraining="Supervised",
+        weights=UrlWeights(
+            "https://huggingface.co/timm/vit_base_patch16_224.augreg2_in21k_ft_in1k/resolve/main/model.safetensors",
+            filename="vit_base_patch16_224.augreg2_in21k_ft_in1k.safetensors",
+            hf_repo="timm/vit_base_patch16_224.augreg2_in21k_ft_in1k",
+        ),
+        remap=formats.timm_classifier,
+        description="Supervised ViT-B/16, IN-21k -> IN-1k (timm augreg2, TEMI's default timm weights), pre-logits CLS",
+        mean=HALF,
+        std=HALF,
+        crop_pct=0.9,
+    )
 )
 
 VITS = (DinoViTB16, DinoViTS16, DinoV2ViTB14, DinoV2ViTS14, IbotViTB16, SupervisedViTB16)

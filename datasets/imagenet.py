@@ -12,7 +12,7 @@
 - ``imagenet1k``: all 1,000 classes, train -> val.
 
 Files per class are the sorted image names (ImageFolder's order). The val images must be in
-per-wnid folders (the README says how to get there from the official tar).
+per-wnid folders (docs/datasets.md says how to get there from the official tar).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from unic_bench.datasets.common.transforms import PreResize
 
 SOURCE = (
     "https://image-net.org/download (ILSVRC2012_img_train.tar, ILSVRC2012_img_val.tar and ILSVRC2012_devkit_t12.tar.gz; "
-    "see the README for sorting val into class folders)"
+    "see docs/datasets.md for sorting val into class folders)"
 )
 
 

@@ -29,7 +29,7 @@ Facts from wvangansbeke/Unsupervised-Classification:
   probability > 0.99; CE on the strong view over the confident samples, classes weighted n/n_c
   (CIFAR/STL configs: Adam 1e-4, wd 1e-4, batch 1000, constant lr).
 
-Deviation (README): with a frozen backbone the head trains on the cached features of the
+Deviation (docs/methods/scan.md): with a frozen backbone the head trains on the cached features of the
 feature-extraction transform (no augmentation; the official code re-encodes augmented views
 every step); with ``finetune=last-block`` anchor and neighbour are independent draws of the
 dataset's train transform, as in SCAN.
@@ -226,7 +226,7 @@ class SCAN(Method[SCANParams]):
             # scan_train: backprop the sum over heads, log the mean of each term
             return {"loss": per_head["loss"].sum(), **{name: v.mean() for name, v in per_head.items() if name != "loss"}}
 
-        Trainer(encoder, heads, train, ctx).fit(NeighborPairs(neighbors), objective)
+        Trainer(encoder, {"heads": heads}, train, ctx).fit(NeighborPairs(neighbors), objective)
         with torch.no_grad():
             probs = torch.softmax(heads(encoder.embed("train")).float(), dim=-1)
         criterion = selection_losses(probs, neighbors)
@@ -281,7 +281,7 @@ class SCAN(Method[SCANParams]):
             return self_label_loss(weak_logits, head(embeddings[:, 0]), p.confidence, p.class_balance)
 
         phase_dir = None if ctx.checkpoint_dir is None else Path(ctx.checkpoint_dir) / "selflabel"
-        Trainer(encoder, head, params, dataclasses.replace(ctx, checkpoint_dir=phase_dir)).fit(rows_of_epoch, objective)
+        Trainer(encoder, {"head": head}, params, dataclasses.replace(ctx, checkpoint_dir=phase_dir)).fit(rows_of_epoch, objective)
 
 
 @hookimpl

@@ -20,14 +20,18 @@ differs from ``main_args.py``'s argparse defaults; each such case is named below
   the two (student view, teacher view) pairings; total = mean over heads.
 - Optimisation (train_main.py): AdamW, no weight decay on biases and 1-d parameters, wd 1e-4;
   lr = 1e-4 x batch/256 (linear scaling) after a 20-epoch linear warm-up, constant afterwards
-  (README lr = min_lr = 1e-4, warm-up 20; argparse defaults are 5e-4, 1e-6, 10); batch 1024
+  (README lr = min_lr = 1e-4, warm-up 20; argparse defaults are 5e-4, 1e-6, 10); weight decay
+  constant (argparse weight_decay = weight_decay_end = 1e-4); batch 1024
   with ``drop_last``; 100 epochs; the prototype layer is frozen during epoch 0
   (``freeze_last_layer`` 1).
 - Best head (MultiHead.set_losses): the head with the lowest mean training loss over the last
   epoch; prediction = argmax of that *teacher* head.
 
-Deviations (README): the learning rate steps per epoch, not per iteration (the warm-up starts
-at lr/20 instead of 0); eval_experiment.py reports the best checkpoint by test ACC, here the last
+Schedules (train_main.py "init schedulers"): lr, weight decay and teacher momentum are
+precomputed per iteration with dino's ``utils.cosine_scheduler`` and indexed by the global
+iteration, so the warm-up rises linearly from 0 over 20 epochs' iterations.
+
+Deviations (docs/methods/temi.md): eval_experiment.py reports the best checkpoint by test ACC, here the last
 epoch is reported; with ``finetune=last-block`` ("TEMI (Tune)") the teacher heads read the
 student's trainable block (the official ``--train_backbone`` keeps an EMA copy of the backbone).
 """
@@ -35,7 +39,6 @@ student's trainable block (the official ``--train_backbone`` keeps an EMA copy o
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
@@ -50,7 +53,15 @@ from unic_bench.api.method import Method
 from unic_bench.api.taskdata import Prediction, RunContext, TaskData
 from unic_bench.methods.common.heads import DINOHead
 from unic_bench.methods.common.neighbors import knn
-from unic_bench.methods.common.training import Encoder, Finetune, Trainer, TrainParams, resolve_finetune, seeded
+from unic_bench.methods.common.training import (
+    Encoder,
+    Finetune,
+    Trainer,
+    TrainParams,
+    cosine_schedule,
+    resolve_finetune,
+    seeded,
+)
 
 
 class TEMIParams(TrainParams):
@@ -101,14 +112,14 @@ def temi_loss(
         update_prior(prior, q_t, p.prior_momentum)  # compute_weight runs before the loss
         weight = (q_t[:, 0] * q_t[:, 1]).sum(-1).mean(0)  # (B,), averaged over heads
     pmi = [beta_pmi(q_s[:, v], q_t[:, 1 - v], prior[:, None], p.beta) for v in (0, 1)]  # student view v, teacher 1-v
-    per_head = -0.5 * torch.stack([(weight * x).mean(-1) for x in pmi]).sum(0)
+    per_head = -0.5 * ((weight * pmi[0]).mean(-1) + (weight * pmi[1]).mean(-1))
     return {"loss": per_head.mean(), "weight": weight.mean(), **{f"head{h}": v for h, v in enumerate(per_head)}}
 
 
 class Teacher(nn.Module):
     """EMA copy of the student heads and the per-head cluster prior (checkpointed together)."""
 
-    prior: torch.Tensor  # (H, K) buffer
+    prior: torch.Tensor  # (H, K), a buffer
 
     def __init__(self, student: nn.ModuleList, num_clusters: int) -> None:
         super().__init__()
@@ -119,11 +130,6 @@ class Teacher(nn.Module):
     def follow(self, student: nn.ModuleList, momentum: float) -> None:
         for t, s in zip(self.heads.parameters(), student.parameters()):
             t.mul_(momentum).add_(s.detach(), alpha=1 - momentum)
-
-
-def teacher_momentum(step: int, total: int, base: float, final: float) -> float:
-    """DINO's cosine_scheduler: ``base`` at step 0 rising to ``final`` (iteration index = step - 1)."""
-    return final + 0.5 * (base - final) * (1 + math.cos(math.pi * (step - 1) / max(total, 1)))
 
 
 def stack_heads(heads: nn.ModuleList, x: torch.Tensor) -> torch.Tensor:
@@ -179,9 +185,11 @@ class TEMI(Method[TEMIParams]):
         encoder = Encoder(data, mode, ctx.device, p.workers)
         with seeded(ctx.seed):
             heads = [DINOHead(data.train.features.shape[1], num_clusters, p.hidden, p.bottleneck) for _ in range(p.num_heads)]
-            student = nn.ModuleList(heads)
+        student = nn.ModuleList(heads)
         teacher = Teacher(student, num_clusters)
-        total_steps = p.epochs * (n // batch)
+        steps_per_epoch = n // batch  # drop_last
+        # train_main.py momentum_schedule: cosine from momentum_teacher to max_momentum_teacher, per iteration
+        momentum = cosine_schedule(p.momentum_teacher, p.max_momentum_teacher, p.epochs, steps_per_epoch)
 
         def objective(rows: torch.Tensor, embeddings: torch.Tensor) -> dict[str, torch.Tensor]:
             b, m, d = embeddings.shape
@@ -191,11 +199,19 @@ class TEMI(Method[TEMIParams]):
                 t = stack_heads(teacher.heads, flat.detach()).view(p.num_heads, b, m, -1).transpose(1, 2)
             return temi_loss(s, t, teacher.prior, p)
 
-        def after_step(step: int) -> None:
-            teacher.follow(student, teacher_momentum(step, total_steps, p.momentum_teacher, p.max_momentum_teacher))
+        def after_step(it: int) -> None:
+            teacher.follow(student, float(momentum[it]))
 
         prototypes = [prm for head in heads for prm in head.last_layer.parameters()]
-        trainer = Trainer(encoder, student, train, ctx, after_step=after_step, extra_state=teacher)
+        trainer = Trainer(
+            encoder,
+            {"student": student},
+            train,
+            ctx,
+            followers={"teacher": teacher},
+            after_step=after_step,
+            steps_per_epoch=steps_per_epoch,
+        )
         trainer.fit(PartnerPairs(neighbors, batch, prototypes, p.freeze_last_layer), objective)
 
         last = ctx.log[-1]

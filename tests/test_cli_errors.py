@@ -98,3 +98,18 @@ def test_dataset_needing_a_root_says_so(use_plugins: Any, cli: Any, tmp_path: Pa
     result = cli("run", "--method", "kmeans", "--backbone", "pixels", "--dataset", "on-disk", "--results", str(tmp_path))
     assert result.code == 2
     assert "dataset 'on-disk' reads files: pass --data-root DIR or set UNIC_BENCH_DATA" in result.err
+
+
+def test_every_run_flag_is_a_config_key_and_reaches_the_request_or_the_options(tmp_path: Path) -> None:
+    """One declaration: run()'s parameters. Each lands in RunRequest or RunOptions by name."""
+    from dataclasses import fields
+
+    from unic_bench.cli.app import config_keys
+    from unic_bench.run.protocol import RunOptions
+    from unic_bench.run.spec import RunRequest
+
+    option_keys = {f.metadata.get("flag", f.name) for f in fields(RunOptions)}
+    assert config_keys() - set(RunRequest.model_fields) - option_keys <= {"seed"}  # seed folds into seeds
+    options = RunOptions.from_values({"results": str(tmp_path), "workers": 3, "device": "cpu", "data_root": None})
+    assert (options.results_dir, options.num_workers, options.device, options.data_root) == (tmp_path, 3, "cpu", None)
+    assert RunOptions.from_values({}) == RunOptions()

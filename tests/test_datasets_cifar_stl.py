@@ -49,7 +49,7 @@ def gcd_inputs(data: Any, dataset: str) -> Any:
 
 
 def test_cifar10_labelled_subset_reproduces_the_literature(tmp_path: Path) -> None:
-    """Full-size label arrays (50,000 train); research/datasets.md's first drawn positions for N_old = 25,000."""
+    """Full-size label arrays (50,000 train); the first positions GCD's subsample_instances draws for N_old = 25,000."""
     labels = np.random.default_rng(0).permutation(np.repeat(np.arange(10), 1000))
     make_cifar10(tmp_path, labels, np.arange(10), images=False)
     data = Cifar10().load(tmp_path, None)

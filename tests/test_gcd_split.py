@@ -17,7 +17,8 @@ def test_cifar10_first_positions_match_literature() -> None:
     chosen = labelled_indices(labels, range(5))
     old_positions = np.flatnonzero(labels < 5)  # N_old = 25,000
     assert len(chosen) == 12_500
-    # research/datasets.md: with N_old = 25,000 the first drawn positions are these
+    # GCD data/data_utils.py subsample_instances (np.random.seed(0); np.random.choice(range(N_old),
+    # replace=False, size=N_old // 2)) draws these positions first for N_old = 25,000
     for position in (14149, 8946, 22378, 12162, 4879):
         assert old_positions[position] in set(chosen.tolist())
 

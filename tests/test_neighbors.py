@@ -9,7 +9,7 @@ from scipy.stats import chisquare
 
 from unic_bench.errors import BenchError
 from unic_bench.methods.common.neighbors import knn, union_sizes
-from unic_bench.methods.unic.mining import diagnostics, mine, paper_defaults
+from unic_bench.methods.unic.mining import diagnostics, mine
 from unic_bench.methods.unic.negatives import NegativeSampler, default_sample_size
 
 
@@ -154,20 +154,6 @@ def test_diagnostics_match_brute_force() -> None:
     assert got["negative_false_rate"] == pytest.approx(np.mean(y[negatives.numpy()] == y))
     assert got["positive_purity_before"] < got["positive_purity_after"] < 1
     assert 0 < got["negative_false_rate"] < 0.1  # ~1/10 would be chance
-
-
-def test_paper_defaults_and_derived_rule() -> None:
-    assert (paper_defaults("imagenet100").tau1, paper_defaults("imagenet100").eta) == (50, 1500)
-    gcd = paper_defaults("imagenet100-gcd", "gcd")
-    assert (gcd.tau1, gcd.tau2, gcd.eta) == (10, 6300, 70)
-    assert (paper_defaults("imagenet100", "gcd").tau1, paper_defaults("imagenet100", "gcd").eta) == (10, 70)
-    assert [paper_defaults(d).tau2 for d in ("cifar10", "stl10", "cub")] == [10000, 1000, 1000]
-    assert paper_defaults("cifar100-20").tau2 == 10000 and paper_defaults("aircraft").tau2 == 1112
-    derived = paper_defaults("digits", n=1797, num_classes=10)
-    assert (derived.tau1, derived.tau2, derived.eta) == (10, 359, 70)
-    assert paper_defaults("tiny", n=30, num_classes=1).tau2 == 29  # clamped to N - 1
-    with pytest.raises(BenchError, match="digits"):
-        paper_defaults("digits")
 
 
 def test_bad_input_is_one_clear_error() -> None:

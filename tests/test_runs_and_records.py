@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from unic_bench.run.records import RunRecord, read_record
+from unic_bench.run.spec import RunSpec
 
 DIGITS = ["--backbone", "pixels", "--dataset", "digits"]
 
@@ -131,3 +132,14 @@ def test_config_seed_forms(cli: Any, tmp_path: Path) -> None:
     overridden = tmp_path / "r-cli"
     assert cli("run", "--config", str(tmp_path / "c0.yaml"), "--seed", "9", "--results", str(overridden)).code == 0
     assert [read_record(p).seed for p in records_under(overridden)] == [9]  # type: ignore[union-attr]
+
+
+def test_auto_renamed_from_none_keeps_the_run_id() -> None:
+    """UNIC's tau1/tau2/eta were spelled None before "auto": the id hashes "auto" as null."""
+    spec = {"method": "unic", "backbone": "pixels", "dataset": "digits", "task": "clustering"}
+    auto = RunSpec(**spec, method_params={"tau1": "auto", "tau2": 900, "eta": "auto", "finetune": "auto"})
+    before = RunSpec(**spec, method_params={"tau1": None, "tau2": 900, "eta": None, "finetune": "auto"})
+    assert auto.run_id == before.run_id
+    assert auto.method_params["tau1"] == "auto"  # the record keeps the new spelling
+    other = RunSpec(**{**spec, "method": "kmeans"}, method_params={"tau1": "auto"})
+    assert other.run_id != RunSpec(**{**spec, "method": "kmeans"}, method_params={"tau1": None}).run_id

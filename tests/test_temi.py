@@ -16,8 +16,8 @@ from torch import nn
 from unic_bench.api.taskdata import RunContext
 from unic_bench.methods.common.heads import DINOHead
 from unic_bench.methods.common.neighbors import knn
-from unic_bench.methods.common.training import Encoder, Trainer
-from unic_bench.methods.temi import TEMI, PartnerPairs, Teacher, TEMIParams, beta_pmi, teacher_momentum, temi_loss
+from unic_bench.methods.common.training import Encoder, Trainer, cosine_schedule
+from unic_bench.methods.temi import TEMI, PartnerPairs, Teacher, TEMIParams, beta_pmi, temi_loss
 from unic_bench.run.metrics import cluster_acc
 
 TEMP = 0.1
@@ -93,9 +93,8 @@ def test_teacher_follows_student_by_ema() -> None:
         assert torch.allclose(new, 0.9 * old + 0.1 * s)
         assert not new.requires_grad
     assert teacher.prior.tolist() == [[0.5, 0.5]]
-    assert teacher_momentum(1, 100, 0.996, 1.0) == pytest.approx(0.996)
-    assert teacher_momentum(101, 100, 0.996, 1.0) == pytest.approx(1.0)
-    assert teacher_momentum(51, 100, 0.996, 0.996) == pytest.approx(0.996)
+    momentum = cosine_schedule(0.996, 1.0, 100, 1)  # train_main.py momentum_schedule
+    assert momentum[0] == pytest.approx(0.996) and momentum[-1] == pytest.approx(1.0, abs=1e-6)
 
 
 def test_pairs_drop_the_last_batch_exclude_self_and_freeze_prototypes_first() -> None:
@@ -138,6 +137,8 @@ def test_temi_resumes_from_checkpoint_exactly(tmp_path: Path) -> None:
     assert np.array_equal(full.labels, resumed.labels)
     assert full.diagnostics["head_losses"] == resumed.diagnostics["head_losses"]  # teacher and prior restored too
     assert [e["epoch"] for e in ctx.log] == [0, 1, 2]
+    saved = torch.load(tmp_path / "full" / "training.pt", weights_only=True)
+    assert set(saved["modules"]) == {"student", "teacher"} and saved["step"] == 3 * (1500 // 512)
 
 
 def test_tune_variant_trains_through_the_last_block() -> None:
@@ -153,9 +154,31 @@ def test_optimizer_groups_and_schedule_follow_train_main() -> None:
     """AdamW, no weight decay on biases and 1-d parameters, 20-epoch warm-up then constant."""
     xtr, _, xte, _ = synthetic(separation=3.0)
     head = DINOHead(xtr.shape[1], 10)
-    trainer = Trainer(Encoder(clustering_data(xtr, xte, 10), "none", "cpu"), head, TEMIParams(), RunContext())
+    encoder = Encoder(clustering_data(xtr, xte, 10), "none", "cpu")
+    trainer = Trainer(encoder, {"student": head}, TEMIParams(), RunContext(), steps_per_epoch=3)
     decayed, plain = trainer.optimizer.param_groups
     assert isinstance(trainer.optimizer, torch.optim.AdamW) and decayed["weight_decay"] == 1e-4 and plain["weight_decay"] == 0.0
     assert {id(p) for p in plain["params"]} == {id(head.mlp[0].bias), id(head.mlp[2].bias)}
     assert len(decayed["params"]) == 4  # two MLP weights, the prototypes' g (K, 1) and direction
-    assert [trainer.lr_at(e) for e in (0, 19, 20, 99)] == pytest.approx([1e-4 / 20, 1e-4, 1e-4, 1e-4])
+    # per iteration: 20 epochs x 3 steps of linear warm-up from 0, then constant (README min_lr = lr)
+    assert len(trainer.lr_schedule) == 300 and trainer.lr_schedule[0] == 0.0
+    assert trainer.lr_schedule[[1, 59, 60, 299]] == pytest.approx([1e-4 / 59, 1e-4, 1e-4, 1e-4])
+    assert set(trainer.wd_schedule) == {1e-4}
+
+
+def test_lr_changes_every_iteration_as_train_main(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The optimiser sees lr_schedule[it] at every step: 2 epochs x 3 steps, 1 warm-up epoch."""
+    seen: list[float] = []
+    step = torch.optim.AdamW.step
+
+    def recording_step(self: torch.optim.Optimizer, *args: object, **kwargs: object) -> object:
+        seen.append(self.param_groups[0]["lr"])
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", recording_step)
+    xtr, _, xte, _ = synthetic(separation=3.0)  # 1,500 train rows: 3 batches of 500
+    ctx = RunContext(seed=0)
+    TEMI(epochs=2, batch_size=500, warmup_epochs=1, num_heads=2, hidden=16).fit_predict(clustering_data(xtr, xte, 10), ctx)
+    lr = 1e-4 * 500 / 256
+    assert seen == pytest.approx([0.0, lr / 2, lr, lr, lr, lr])
+    assert [e["lr"] for e in ctx.log] == pytest.approx([lr, lr])  # the rate of each epoch's last step

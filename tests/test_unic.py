@@ -18,7 +18,7 @@ from unic_bench.api.taskdata import FeatureSet, ImageAccess, RunContext, TaskDat
 from unic_bench.datasets.common.tensors import TensorSamples
 from unic_bench.errors import BenchError
 from unic_bench.methods.common.training import Encoder, Trainer, TrainParams, resolve_finetune
-from unic_bench.methods.unic import UNIC, TupleSampler, unic_loss
+from unic_bench.methods.unic import UNIC, TupleSampler, UNICParams, resolve_mining, unic_loss
 from unic_bench.methods.unic.mining import mine
 from unic_bench.run.metrics import cluster_acc, gcd_metrics
 from unic_bench.run.records import read_record
@@ -166,7 +166,7 @@ def test_last_block_trains_only_the_tail() -> None:
     pred = UNIC(epochs=2, batch_size=256, hidden=32, workers=0).fit_predict(data, RunContext(seed=0))
     assert pred.labels.shape == (1797,) and pred.diagnostics["finetune"] == "last-block"
     # The method built its own copy; check the encoder contract on a short run of our own.
-    trainer = Trainer(encoder, nn.Linear(16, 10), TrainParams(epochs=1, batch_size=256, workers=0), RunContext(seed=0))
+    trainer = Trainer(encoder, {"head": nn.Linear(16, 10)}, TrainParams(epochs=1, batch_size=256, workers=0), RunContext(seed=0))
     trainer.fit(lambda epoch, gen: torch.arange(200).repeat(2, 1).T, lambda rows, emb: {"loss": emb.pow(2).mean()})
     assert all(torch.equal(a, b) for a, b in zip(trunk_before, encoder.trunk.parameters()))
     assert not all(torch.equal(a, b) for a, b in zip(tail_before, encoder.tail.parameters()))
@@ -251,3 +251,24 @@ def test_run_record_has_epoch_log_and_mining_diagnostics(cli: Any, tmp_path: Pat
     assert diag["finetune"] == "none" and diag["tau1"] == 10 and diag["tau2"] == 900
     assert 0 <= diag["kept_fraction"] <= 1 and 0.5 < diag["positive_purity_before"] <= 1
     assert not (results / "checkpoints").exists() or not any((results / "checkpoints").iterdir())  # removed once recorded
+
+
+def test_per_dataset_defaults_by_exact_name_and_auto_rule() -> None:
+    """App. A.10 values from the table at the top of methods/unic; "auto" derived from N and K."""
+    assert UNIC.defaults_for("imagenet100", "clustering") == {"tau2": 6300, "tau1": 50, "eta": 1500}
+    assert UNIC.defaults_for("imagenet100", "gcd") == {"tau2": 6300}
+    assert UNIC.defaults_for("imagenet100-gcd", "gcd") == {"tau2": 6300}
+    assert [UNIC.defaults_for(d, "clustering")["tau2"] for d in ("cifar10", "stl10", "cub")] == [10000, 1000, 1000]
+    assert UNIC.defaults_for("cifar100-20", "clustering") == {"tau2": 10000}
+    assert UNIC.defaults_for("aircraft", "clustering") == {"tau2": 1112}
+    assert UNIC.defaults_for("digits", "gcd") == {"lr": 1e-3, "tau2": 900}
+    assert UNIC.defaults_for("imagenet-r", "clustering") == {}  # no prefix match
+    derived = resolve_mining(UNICParams(), 1797, 10)
+    assert (derived.tau1, derived.tau2, derived.eta) == (10, 359, 70)
+    assert derived.source == "tau1, tau2, eta: derived: tau2 = 2 N/K = 2 x 1797/10, tau1 = 10, eta = 70"
+    assert resolve_mining(UNICParams(), 30, 1).tau2 == 29  # clamped to N - 1
+    given = resolve_mining(UNICParams(tau1=5, tau2=100, eta=40), 1797, 10)
+    assert (given.tau1, given.tau2, given.eta, given.source) == (5, 100, 40, "none (all given)")
+    for bad in (0, "bad", None):
+        with pytest.raises(BenchError, match=r"parameter 'tau1' of method 'unic': .*valid: an integer >= 1, or auto$"):
+            UNIC.validate_params({"tau1": bad})

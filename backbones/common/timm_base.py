@@ -4,13 +4,17 @@
 clustering feature: CLS after the final norm for ViTs, average pool for CNNs), reads the
 weights with ``weights_only=True``, remaps the official layout to timm's names and loads it
 strictly. Family modules (vit.py, resnet.py, efficientnet.py) add how to cut the model into a
-frozen trunk and a trainable tail.
+frozen trunk and a trainable tail, and list their checkpoints as :class:`PretrainedCfg` entries:
+data with one keyword per fact, in the spirit of timm's ``default_cfgs``, one registered class
+per entry (the registry maps a backbone name to a class).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import Field
 
@@ -31,10 +35,44 @@ class TimmParams(ParamsModel):
     img_size: int = Field(224, ge=16, description="Input resolution (224 = the paper's; ViT position embeddings are resampled)")
 
 
+@dataclass(frozen=True, kw_only=True)
+class PretrainedCfg:
+    """One official checkpoint of a timm architecture (timm's ``default_cfgs`` entry, by keyword).
+
+    ``name``/``aliases``: how ``--backbone`` finds it; ``timm_name``: the architecture
+    ``timm.create_model`` builds; ``weights``: where the official file lives (URL, HF mirror,
+    package); ``remap``: the official key layout -> timm's names; ``mean``/``std``/
+    ``interpolation``/``crop_pct``: how images are prepared (timm's ``pretrained_cfg`` fields).
+    """
+
+    name: str
+    timm_name: str
+    architecture: str
+    pretraining: str
+    weights: WeightSource
+    remap: Callable[[Any], dict[str, Any]]
+    description: str
+    aliases: tuple[str, ...] = ()
+    display_name: str = ""  # default: the architecture
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    interpolation: str = "bicubic"
+    crop_pct: float = 0.875
+
+
+T = TypeVar("T", bound="TimmBackbone")
+
+
 class TimmBackbone(Backbone[TimmParams]):
-    """Subclass per backbone: set the timm name, weight source, remap and normalisation."""
+    """A timm architecture with official weights. A family subclass (``ViTBackbone``) says how to
+    cut the model; each checkpoint is a subclass with a ``cfg`` (:meth:`variant` makes one).
+
+    The class attributes below are what the code reads; a ``cfg`` fills them in (a subclass may
+    still set them directly, as the tests do for tiny architectures).
+    """
 
     Params: ClassVar[type[ParamsModel]] = TimmParams
+    cfg: ClassVar[PretrainedCfg | None] = None
     accepts_weights = True
     timm_name: ClassVar[str]
     weight_source: ClassVar[WeightSource]
@@ -43,6 +81,21 @@ class TimmBackbone(Backbone[TimmParams]):
     std: ClassVar[tuple[float, float, float]] = IMAGENET_STD
     interpolation: ClassVar[str] = "bicubic"
     crop_pct: ClassVar[float] = 0.875
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cfg = cls.__dict__.get("cfg")
+        if cfg is not None:
+            cls.name, cls.aliases, cls.description = cfg.name, cfg.aliases, cfg.description
+            cls.display_name = cfg.display_name or cfg.architecture
+            cls.architecture, cls.pretraining, cls.timm_name = cfg.architecture, cfg.pretraining, cfg.timm_name
+            cls.weight_source, cls.remap = cfg.weights, staticmethod(cfg.remap)
+            cls.mean, cls.std, cls.interpolation, cls.crop_pct = cfg.mean, cfg.std, cfg.interpolation, cfg.crop_pct
+
+    @classmethod
+    def variant(cls: type[T], cfg: PretrainedCfg) -> type[T]:
+        """The registered class of one checkpoint of this family."""
+        return type(cfg.name.replace("-", "_"), (cls,), {"cfg": cfg, "__module__": cls.__module__})
 
     def __init__(self, params: TimmParams | None = None, weights: Path | None = None, **overrides: Any) -> None:
         super().__init__(params, weights, **overrides)

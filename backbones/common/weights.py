@@ -1,6 +1,6 @@
 """Where a backbone's pretrained weights come from, and reading them safely.
 
-Resolution order (DESIGN.md §3): ``--weights FILE``; the Hugging Face cache (timm's mirror of
+Resolution order: ``--weights FILE``; the Hugging Face cache (timm's mirror of
 the official file; works with ``HF_HUB_OFFLINE=1``); the torch hub cache
 (``<torch hub dir>/checkpoints/<file name>``, where ``torch.hub.load_state_dict_from_url`` puts
 it); then a download of the official file into that torch cache. With no file and no network
@@ -8,7 +8,9 @@ the error says which file to get from which URL and where to put it.
 
 Files are read with ``torch.load(weights_only=True)`` (only ``argparse.Namespace`` allowed
 besides tensors, for DINO/iBOT full checkpoints) or safetensors, and loaded strictly: timm's
-own pretrained path silently turns non-strict when the head is dropped (research/backbones.md §3).
+own pretrained path silently turns non-strict when the head is dropped (timm ``_builder.load_pretrained``:
+when the model's ``num_classes`` differs from the cfg's it deletes the classifier keys and loads
+with ``strict=False``).
 """
 
 from __future__ import annotations

@@ -77,7 +77,7 @@ def ssb_classes(part: str) -> Callable[[bytes], str]:
     return derive
 
 
-SSB_MD5 = {  # md5 of the official pickles (shared/splits/README.md)
+SSB_MD5 = {  # md5 of sgvaze/generalized-category-discovery's data/ssb_splits/*_osr_splits.pkl
     "cub": "a12ff520ed8777b156d8202e30f6a0c2",
     "aircraft": "e8f9c62211711d9c5e84ead6b205e4c4",
     "scars": "e264b7c905095ce133b3f638b2151718",

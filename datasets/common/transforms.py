@@ -4,7 +4,8 @@
   ``transform='imagenet'``: Resize(int(size / crop_pct), bicubic) of the shorter side ->
   CenterCrop(size) -> ToTensor -> Normalize; 224 / 0.875 = 256 (CIFAR's 32 px are upsampled).
   Size, crop_pct, interpolation, mean and std come from the backbone's :class:`InputConfig`.
-- Train (finetuning the last block; research/methods.md §5.3): the same resize -> RandomCrop(size)
+- Train (finetuning the last block; UNIC does not state its augmentation, so GCD's train transform,
+  Vaze et al. ``data/augmentations/__init__.py``): the same resize -> RandomCrop(size)
   -> RandomHorizontalFlip -> ToTensor -> Normalize. GCD's ``ColorJitter()`` has no arguments and
   does nothing in torchvision, so it is left out.
 - ``pre_resize``: the ImageNet clustering subsets' loaders resize every image first, before any

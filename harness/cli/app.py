@@ -19,25 +19,6 @@ if TYPE_CHECKING:  # annotations only: importing the table module would load pan
     from unic_bench.report.tables import Format, Layout
 
 LIST_KINDS = ("methods", "backbones", "datasets")
-CONFIG_KEYS = {
-    "method",
-    "backbone",
-    "dataset",
-    "task",
-    "seed",
-    "seeds",
-    "set",
-    "gcd_metric",
-    "device",
-    "data_root",
-    "results",
-    "overwrite",
-    "cache_dir",
-    "splits_dir",
-    "weights",
-    "batch_size",
-    "workers",
-}
 LAYOUTS: tuple[Layout, ...] = ("table1", "table2", "table7")
 FORMATS: tuple[Format, ...] = ("md", "latex", "csv")
 SPLITS_DIR_HELP = "Local copies of the downloaded class lists, for machines without internet (or $UNIC_BENCH_SPLITS)."
@@ -93,8 +74,14 @@ def _check_choice(kind: str, value: str, choices: tuple[Choice, ...]) -> Choice:
     raise unknown_choice(kind, value, choices)
 
 
+# The parameters of run() are the one declaration of the run flags: each is also a config key
+# (config_keys) and its value goes, by name, to a RunRequest field (what to run) or a RunOptions
+# field (how to run; RunOptions.from_values, whose `flag` metadata covers a differing name).
+# Adding a flag = a parameter here + the field that consumes it (tests/test_cli_errors.py checks
+# that every flag has one).
 @app.command()
 def run(
+    ctx: typer.Context,
     method: Annotated[Optional[str], typer.Option(help="Method name (`unic-bench list methods`).")] = None,
     backbone: Annotated[Optional[str], typer.Option(help="Backbone name or alias.")] = None,
     dataset: Annotated[Optional[str], typer.Option(help="Dataset name.")] = None,
@@ -125,26 +112,12 @@ def run(
     from unic_bench.run.spec import load_config, parse_seeds, parse_set
 
     values: dict[str, Any] = load_config(config) if config else {}
-    unknown = sorted(set(values) - CONFIG_KEYS)
+    valid = config_keys()
+    unknown = sorted(set(values) - valid)
     if unknown:
-        raise BenchError(f"unknown key '{unknown[0]}' in config '{config}' (valid: {', '.join(sorted(CONFIG_KEYS))})")
-    cli = {
-        "method": method,
-        "backbone": backbone,
-        "dataset": dataset,
-        "task": task,
-        "gcd_metric": gcd_metric,
-        "device": device,
-        "data_root": data_root,
-        "results": results,
-        "overwrite": overwrite,
-        "cache_dir": cache_dir,
-        "splits_dir": splits_dir,
-        "weights": weights,
-        "batch_size": batch_size,
-        "workers": workers,
-    }
-    values.update({k: v for k, v in cli.items() if v is not None})
+        raise BenchError(f"unknown key '{unknown[0]}' in config '{config}' (valid: {', '.join(sorted(valid))})")
+    merged_separately = {"config", "seed", "seeds", "set_"}  # seed/seeds/--set combine with the config below
+    values.update({k: v for k, v in ctx.params.items() if k not in merged_separately and v is not None})
     if seed is not None and seeds is not None:
         raise BenchError("give --seed or --seeds, not both")
     cli_seeds = seeds if seeds is not None else seed
@@ -161,6 +134,13 @@ def run(
     _run_and_report(values)
 
 
+def config_keys() -> set[str]:
+    """The keys a ``--config`` YAML may hold: the long names of the ``run`` flags (``set`` for ``--set``)."""
+    import inspect
+
+    return {name.rstrip("_") for name in inspect.signature(run).parameters} - {"ctx", "config"}
+
+
 def _run_and_report(values: dict[str, Any]) -> None:
     """Split merged flags into how to run (RunOptions) and what to run (RunRequest); run; print."""
     from unic_bench.cli.progress import rich_progress
@@ -168,21 +148,7 @@ def _run_and_report(values: dict[str, Any]) -> None:
     from unic_bench.run.protocol import RunOptions, run_specs
     from unic_bench.run.spec import RunRequest, resolve
 
-    def path(key: str) -> Path | None:
-        return Path(values[key]) if values.get(key) else None
-
-    options = RunOptions(
-        device=str(values.get("device", "auto")),
-        data_root=path("data_root"),
-        results_dir=path("results") or Path("results"),
-        overwrite=values.get("overwrite", "only-missing"),
-        cache_dir=path("cache_dir"),
-        progress=rich_progress,
-        splits_dir=path("splits_dir"),
-        weights=path("weights"),
-        batch_size=int(values.get("batch_size", 256)),
-        num_workers=int(values.get("workers", 0)),
-    )
+    options = RunOptions.from_values(values, progress=rich_progress)
     host = get_host()
     request = RunRequest.build({k: v for k, v in values.items() if k in RunRequest.model_fields})
     _print_outcomes(run_specs(resolve(request, host), options, host))

@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, get_args, get_type_hints
 
 import numpy as np
 
@@ -44,14 +44,27 @@ class RunOptions:
 
     device: str = "auto"
     data_root: Path | None = None
-    results_dir: Path = Path("results")
+    results_dir: Path = field(default=Path("results"), metadata={"flag": "results"})
     overwrite: Overwrite = "only-missing"
     cache_dir: Path | None = None
     progress: Progress = no_progress
     splits_dir: Path | None = None  # local copies of downloaded class lists (--splits-dir)
     weights: Path | None = None  # --weights FILE (its checksum is in the spec: RunSpec.weights_sha256)
     batch_size: int = 256  # feature extraction
-    num_workers: int = 0
+    num_workers: int = field(default=0, metadata={"flag": "workers"})
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any], **given: Any) -> RunOptions:
+        """The options among merged ``run`` flags and config keys: each field reads the key of its
+        own name (or its ``flag`` metadata); unset keys (None, "") keep the default; YAML strings
+        become paths for path fields. ``given`` sets fields directly (e.g. ``progress``)."""
+        hints = get_type_hints(cls)
+        kwargs: dict[str, Any] = {}
+        for f in fields(cls):
+            value = values.get(f.metadata.get("flag", f.name))
+            if value is not None and value != "":
+                kwargs[f.name] = Path(value) if Path in (hints[f.name], *get_args(hints[f.name])) else value
+        return cls(**{**kwargs, **given})
 
 
 @dataclass

@@ -24,6 +24,15 @@ GcdMetric = Literal["v2", "v1"]
 PARAM_PREFIXES = ("method", "backbone", "dataset")
 
 
+# Derived values were once spelled None and are now spelled "auto" (issue 10). The id hashes such
+# a value in its first spelling, null, so that the runs recorded before the rename keep their ids
+# (the reason ``weights_sha256`` is left out when unset). method -> parameters renamed; a new
+# parameter is spelled "auto" from the start and needs no entry.
+AUTO_WAS_NONE: dict[str, frozenset[str]] = {
+    "unic": frozenset({"tau1", "tau2", "eta"}),
+}
+
+
 class RunSpec(BaseModel):
     """One run: everything that determines its result, and nothing that does not (device, paths)."""
 
@@ -41,10 +50,15 @@ class RunSpec(BaseModel):
     weights_sha256: Optional[str] = None  # only for a user's --weights file; official weights follow from the name
 
     def canonical_json(self) -> str:
-        """Sorted-key JSON; ``weights_sha256`` appears only when set, so runs on official weights keep their ids."""
+        """Sorted-key JSON; ``weights_sha256`` appears only when set, so runs on official weights keep their
+        ids, and the parameters in ``AUTO_WAS_NONE`` hash "auto" as null for the same reason."""
         data = self.model_dump(mode="json")
         if data["weights_sha256"] is None:
             del data["weights_sha256"]
+        renamed = AUTO_WAS_NONE.get(self.method, frozenset())
+        data["method_params"] = {
+            key: None if key in renamed and value == "auto" else value for key, value in data["method_params"].items()
+        }
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @property

@@ -1,8 +1,8 @@
 """Shared training machinery for methods that learn a clustering head: UNIC, SCAN, TEMI.
 
 A method supplies three things: which dataset rows go together in a training example (an
-``(n, m)`` array of train-row tuples per epoch, e.g. anchor/positive/negative), a module of its
-own trainable parts (heads), and an objective mapping a batch of embeddings ``(B, m, D)`` to
+``(n, m)`` array of train-row tuples per epoch, e.g. anchor/positive/negative), its own
+trainable parts (heads) by name, and an objective mapping a batch of embeddings ``(B, m, D)`` to
 named loss terms. This module does the rest the same way for every method:
 
 - ``finetune=none``: the head trains on the cached frozen features, already on the device
@@ -10,9 +10,13 @@ named loss terms. This module does the rest the same way for every method:
 - ``finetune=last-block``: images (the dataset's train transform) go through the backbone's
   frozen trunk under ``no_grad`` and its trainable tail (``Backbone.trainable_tail``), with
   autocast on CUDA, pinned memory and persistent workers.
-- Adam/AdamW/SGD with cosine annealing or a constant rate (optional linear warm-up), optional
-  DINO-style parameter groups (no weight decay on biases and 1-d parameters), a per-epoch log of
-  every loss term, and a checkpoint after every epoch that a rerun resumes from.
+- Adam/AdamW/SGD; lr and weight decay precomputed as arrays in facebookresearch/dino's
+  ``cosine_scheduler`` form (linear warm-up, then cosine or constant), indexed per epoch or per
+  step as the method's official code does; optional DINO-style parameter groups (no weight
+  decay on biases and 1-d parameters).
+- A per-epoch log of every loss term, a one-line stop when a term is not finite (dino's
+  ``math.isfinite`` check, on the per-epoch sums so it costs no extra host sync), and a
+  checkpoint of every named module after every epoch that a rerun resumes from.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import os
 import pickle
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,7 +55,7 @@ class TrainParams(ParamsModel):
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum (ignored by Adam/AdamW)")
     schedule: Literal["cosine", "constant"] = Field("cosine", description="lr after the warm-up: cosine to 0, or constant")
-    warmup_epochs: int = Field(0, ge=0, description="linear warm-up before the schedule")
+    warmup_epochs: int = Field(0, ge=0, description="linear warm-up from 0 before the schedule (dino's cosine_scheduler)")
     decay_1d: bool = Field(True, description="False = no weight decay on biases and 1-d parameters (DINO/TEMI param groups)")
     workers: int = Field(4, ge=0, description="DataLoader workers when images are decoded (last-block)")
 
@@ -184,8 +188,8 @@ class Encoder(nn.Module):
     @torch.no_grad()
     def assign(self, head: nn.Module) -> tuple[np.ndarray, np.ndarray]:
         """Clusters (argmax of ``head``'s logits) of the eval rows and of the train rows."""
-        eval_clusters, train_clusters = (head(self.embed(which)).argmax(1).cpu().numpy() for which in ("eval", "train"))
-        return eval_clusters, train_clusters
+        eval_labels, train_labels = (head(self.embed(which)).argmax(1).cpu().numpy() for which in ("eval", "train"))
+        return eval_labels, train_labels
 
     def trainable(self) -> list[nn.Parameter]:
         return [] if self.tail is None else [p for p in self.tail.parameters() if p.requires_grad]
@@ -195,86 +199,135 @@ Objective = Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]  # (
 EpochTuples = Callable[[int, torch.Generator], torch.Tensor]  # (epoch, generator) -> (n, m) train rows
 
 
+def cosine_schedule(
+    base: float, final: float, epochs: int, steps_per_epoch: int = 1, warmup_epochs: int = 0, start_warmup: float = 0.0
+) -> np.ndarray:
+    """One value per step: a linear warm-up from ``start_warmup`` to ``base`` over ``warmup_epochs``,
+    then cosine from ``base`` to ``final`` over the remaining steps (``final == base``: constant).
+
+    The formula of facebookresearch/dino ``utils.cosine_scheduler``, which TEMI's train_main.py
+    uses for its lr, weight decay and teacher momentum; with ``steps_per_epoch=1`` it is a
+    per-epoch schedule.
+    """
+    warmup_steps = warmup_epochs * steps_per_epoch
+    warmup = np.linspace(start_warmup, base, warmup_steps) if warmup_steps > 0 else np.zeros(0)
+    steps = np.arange(epochs * steps_per_epoch - warmup_steps)
+    cosine = final + 0.5 * (base - final) * (1 + np.cos(np.pi * steps / max(len(steps), 1)))
+    return np.concatenate((warmup, cosine))
+
+
 @dataclass
 class Trainer:
-    """One training run: optimiser, cosine schedule, per-epoch log, checkpoint and resume.
+    """One training run: optimiser, precomputed schedules, per-epoch log, checkpoint and resume.
 
-    ``modules`` are the method's own trainable parts (heads); the encoder's tail joins them in
-    last-block mode. ``after_step`` runs after each optimiser step (TEMI's EMA teacher).
+    ``trained`` are the method's own trainable parts (heads) by name; the encoder's tail joins
+    them (as ``tail``) in last-block mode. ``followers`` are checkpointed but not optimised (TEMI's
+    EMA teacher). ``after_step(it)`` runs after optimiser step ``it`` (0-based, global).
+
+    ``steps_per_epoch``: None = lr and weight decay change once per epoch (UNIC; SCAN's
+    configs); a count = once per optimiser step (dino's ``lr_schedule[it]``, TEMI's train_main.py),
+    which the epoch's tuples must then yield exactly.
     """
 
     encoder: Encoder
-    modules: nn.Module
+    trained: dict[str, nn.Module]
     params: TrainParams
     ctx: RunContext
+    followers: dict[str, nn.Module] = field(default_factory=dict)
     after_step: Callable[[int], None] | None = None
-    extra_state: nn.Module | None = None  # saved and restored but not optimised (EMA teacher)
+    steps_per_epoch: int | None = None
 
     def __post_init__(self) -> None:
-        self.modules.to(self.encoder.device)
-        if self.extra_state is not None:
-            self.extra_state.to(self.encoder.device)
-        self.optimizer = self._optimizer()
+        names = [*self.trained, *self._tail(), *self.followers]
+        assert len(names) == len(set(names)), f"module names used twice: {names}"
+        for module in self.modules().values():
+            module.to(self.encoder.device)
+        self.optimizer, self.decays = self._optimizer()
+        p = self.params
+        per_epoch = self.steps_per_epoch or 1
+        final_lr = p.lr if p.schedule == "constant" else 0.0
+        self.lr_schedule = cosine_schedule(p.lr, final_lr, p.epochs, per_epoch, p.warmup_epochs)
+        self.wd_schedule = np.full(p.epochs * per_epoch, p.weight_decay)  # constant in every official config
         self.generator = torch.Generator(self.encoder.device).manual_seed(self.ctx.seed)  # shuffles and tuple draws
         self.step = 0
 
-    def _optimizer(self) -> torch.optim.Optimizer:
+    def _tail(self) -> dict[str, nn.Module]:
+        return {} if self.encoder.tail is None else {"tail": self.encoder.tail}
+
+    def modules(self) -> dict[str, nn.Module]:
+        """Every checkpointed module by name: trained parts, the encoder's tail, followers."""
+        return {**self.trained, **self._tail(), **self.followers}
+
+    def _optimizer(self) -> tuple[torch.optim.Optimizer, list[bool]]:
+        """The optimiser and, per parameter group, whether it takes weight decay."""
         p = self.params
-        named = [(n, q) for n, q in self.modules.named_parameters() if q.requires_grad]
-        if self.encoder.tail is not None:
-            named += [(f"tail.{n}", q) for n, q in self.encoder.tail.named_parameters() if q.requires_grad]
+        optimised = {**self.trained, **self._tail()}.values()
+        named = [(n, q) for module in optimised for n, q in module.named_parameters() if q.requires_grad]
         if p.decay_1d:
-            groups: list[dict[str, Any]] = [{"params": [q for _, q in named]}]
+            split: list[tuple[dict[str, Any], bool]] = [({"params": [q for _, q in named]}, True)]
         else:  # facebookresearch/dino utils.get_params_groups (TEMI's train_main.py uses it)
             flat = [n.endswith(".bias") or q.ndim == 1 for n, q in named]
-            groups = [
-                {"params": [q for (_, q), f in zip(named, flat) if not f]},
-                {"params": [q for (_, q), f in zip(named, flat) if f], "weight_decay": 0.0},
+            split = [
+                ({"params": [q for (_, q), f in zip(named, flat) if not f]}, True),
+                ({"params": [q for (_, q), f in zip(named, flat) if f], "weight_decay": 0.0}, False),
             ]
-            groups = [g for g in groups if g["params"]]
+        groups, decays = [g for g, _ in split if g["params"]], [d for g, d in split if g["params"]]
         if p.optimizer == "sgd":
-            return torch.optim.SGD(groups, lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay)
+            return torch.optim.SGD(groups, lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay), decays
         optimiser = torch.optim.AdamW if p.optimizer == "adamw" else torch.optim.Adam
-        return optimiser(groups, lr=p.lr, weight_decay=p.weight_decay)
+        return optimiser(groups, lr=p.lr, weight_decay=p.weight_decay), decays
 
-    def lr_at(self, epoch: float) -> float:
-        """Linear warm-up, then cosine annealing to 0 over the remaining epochs (paper: cosine over 100)
-        or a constant rate (SCAN's configs; TEMI's README sets lr = min_lr)."""
-        p = self.params
-        if epoch < p.warmup_epochs:
-            return p.lr * (epoch + 1) / p.warmup_epochs
-        if p.schedule == "constant":
-            return p.lr
-        span = max(p.epochs - p.warmup_epochs, 1)
-        return 0.5 * p.lr * (1 + math.cos(math.pi * (epoch - p.warmup_epochs) / span))
+    def _set_rates(self, index: int) -> None:
+        for group, decays in zip(self.optimizer.param_groups, self.decays):
+            group["lr"] = float(self.lr_schedule[index])
+            if decays:
+                group["weight_decay"] = float(self.wd_schedule[index])
 
     def fit(self, epoch_tuples: EpochTuples, objective: Objective) -> None:
         start = self._resume()
-        self.modules.train()
+        for module in self.trained.values():
+            module.train()
         for epoch in self.ctx.progress(range(start, self.params.epochs), "epochs", self.params.epochs - start):
-            for group in self.optimizer.param_groups:
-                group["lr"] = self.lr_at(epoch)
+            if self.steps_per_epoch is None:
+                self._set_rates(epoch)
             tuples = epoch_tuples(epoch, self.generator)
+            steps = -(-len(tuples) // self.params.batch_size)
+            if self.steps_per_epoch is not None and steps != self.steps_per_epoch:
+                raise RuntimeError(f"epoch {epoch} has {steps} steps, the per-step schedule {self.steps_per_epoch}")
             sums: dict[str, torch.Tensor] = {}  # on the device: one host sync per epoch, not per step
             count = 0
             for rows, embeddings in self.encoder.batches(tuples, self.params.batch_size, self.generator):
+                if self.steps_per_epoch is not None:
+                    self._set_rates(self.step)
                 with autocast(self.encoder.device):
                     terms = objective(rows, embeddings)
                 self.optimizer.zero_grad(set_to_none=True)
                 terms["loss"].backward()
                 self.optimizer.step()
-                self.step += 1
                 if self.after_step is not None:
                     self.after_step(self.step)
+                self.step += 1
                 n = len(rows)
                 count += n
                 for name, value in terms.items():
                     sums[name] = sums.get(name, 0) + value.detach().float() * n
-            self.ctx.log_epoch(
-                epoch, lr=self.lr_at(epoch), **{name: float(total) / max(count, 1) for name, total in sums.items()}
-            )
+            means = {name: float(total) / max(count, 1) for name, total in sums.items()}
+            self._stop_if_not_finite(epoch, means)
+            self.ctx.log_epoch(epoch, lr=self.optimizer.param_groups[0]["lr"], **means)
             self._save(epoch + 1)
-        self.modules.eval()
+        for module in self.trained.values():
+            module.eval()
+
+    def _stop_if_not_finite(self, epoch: int, means: dict[str, float]) -> None:
+        """dino's ``if not math.isfinite(loss)`` stop, on the epoch means (already synced once per
+        epoch); the checkpoint of the last finite epoch is kept."""
+        bad = [name for name, value in means.items() if not math.isfinite(value)]
+        if bad:
+            terms = ", ".join(f"'{name}' = {means[name]}" for name in bad)
+            raise BenchError(
+                f"training stopped: loss term {terms} is not finite in epoch {epoch + 1}/{self.params.epochs}"
+                " (try a lower lr; the checkpoint of the previous epoch is kept)"
+            )
 
     # -- checkpoint / resume -------------------------------------------------------------------
 
@@ -285,9 +338,7 @@ class Trainer:
         return {
             "epochs_done": epochs_done,
             "step": self.step,
-            "modules": self.modules.state_dict(),
-            "tail": None if self.encoder.tail is None else self.encoder.tail.state_dict(),
-            "extra": None if self.extra_state is None else self.extra_state.state_dict(),
+            "modules": {name: module.state_dict() for name, module in self.modules().items()},
             "optimizer": self.optimizer.state_dict(),
             "generator": self.generator.get_state(),
             "log": list(self.ctx.log),
@@ -309,11 +360,12 @@ class Trainer:
             return 0
         try:
             state = torch.load(path, map_location=self.encoder.device, weights_only=True)
-            self.modules.load_state_dict(state["modules"])
-            if self.encoder.tail is not None:
-                self.encoder.tail.load_state_dict(state["tail"])
-            if self.extra_state is not None:
-                self.extra_state.load_state_dict(state["extra"])
+            saved = state["modules"]
+            missing = sorted(set(self.modules()) ^ set(saved))
+            if missing:
+                raise KeyError(f"modules {missing} differ between the checkpoint and this run")
+            for name, module in self.modules().items():
+                module.load_state_dict(saved[name])
             self.optimizer.load_state_dict(state["optimizer"])
             self.generator.set_state(state["generator"].cpu())  # generator states are CPU byte tensors
         except (OSError, RuntimeError, KeyError, EOFError, ValueError, pickle.UnpicklingError) as err:
