@@ -8,7 +8,7 @@ norm (SimGCD/GCD train ``blocks.11`` only; the norm sits between that block and 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from unic_bench.api.backbone import TailSplit
 from unic_bench.api.hookspecs import hookimpl
