@@ -13,6 +13,7 @@ from typing import Annotated, Any, Optional
 import typer
 from typer.core import TyperGroup
 
+from unic_bench.cli import sweep as sweep_commands
 from unic_bench.errors import BenchError, unknown_choice
 
 LIST_KINDS = ("methods", "backbones", "datasets")
@@ -112,8 +113,12 @@ def run(
     batch_size: Annotated[Optional[int], typer.Option(help="Feature-extraction batch size (default 256).")] = None,
     workers: Annotated[Optional[int], typer.Option(help="DataLoader workers for feature extraction (default 0).")] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML run spec; its keys are these flags' long names.")] = None,
+    suite: Annotated[Optional[str], typer.Option(help="Without --dataset: run this suite's datasets (default table1 / table2 by task).")] = None,
+    skip_missing: Annotated[bool, typer.Option("--skip-missing", help="Without --dataset: run what is there, list what is skipped.")] = False,
 ) -> None:
-    """Run one method on one backbone + dataset for one or more seeds, and write a record per seed."""
+    """Run one method on one backbone + dataset for one or more seeds, and write a record per seed.
+
+    Without --dataset, run the task's paper suite (`unic-bench suites`) after checking every dataset and weights file it needs."""
     from unic_bench.run.spec import load_config, parse_seeds, parse_set
 
     values: dict[str, Any] = load_config(config) if config else {}
@@ -147,9 +152,15 @@ def run(
         values["seeds"] = parse_seeds(str(text))
     if set_:
         values["set"] = {**(values.get("set") or {}), **parse_set(set_)}
-    for flag in ("method", "backbone", "dataset"):
+    for flag in ("method", "backbone"):
         if not values.get(flag):
             raise BenchError(f"missing --{flag} (see `unic-bench list {flag}s`)")
+    if not values.get("dataset"):  # the task's suite (issue 11): `run --method unic --backbone dinov2 --task gcd`
+        from unic_bench.cli.sweep import run_suite
+
+        return run_suite(values, suite, skip_missing)
+    if suite is not None or skip_missing:
+        raise BenchError("--suite and --skip-missing apply only without --dataset (they pick the suite's datasets)")
     _run_and_report(values)
 
 
@@ -361,6 +372,8 @@ def list_entries(kind: Annotated[str, typer.Argument(help="What to list.", metav
             )
     _console().print(grid)
 
+
+sweep_commands.register(app)  # sweep, status, suites (cli/sweep.py)
 
 datasets_app = typer.Typer(help="Dataset utilities.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(datasets_app, name="datasets")
