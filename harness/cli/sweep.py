@@ -138,14 +138,16 @@ def _settings(expansion: Expansion, flags: dict[str, Any], sbatch: list[str] | N
         raise BenchError(describe_validation_error(exc, LauncherSettings, "the launcher")) from None
 
 
-def _launch(folder: Path, launcher: str, specs: list[RunSpec], options: JobOptions, settings: LauncherSettings, jobs: int) -> Any:
+def _launch(
+    folder: Path, launcher: str, specs: list[RunSpec], options: JobOptions, settings: LauncherSettings, jobs: int, wait: bool
+) -> Any:
     if launcher == "local":
         from unic_bench.sweep.local import run_local
 
         return run_local(folder, specs, options, jobs)
     from unic_bench.sweep.slurm import submit
 
-    return submit(folder, specs, options, settings, "slurm" if launcher == "slurm" else "local")
+    return submit(folder, specs, options, settings, "slurm" if launcher == "slurm" else "local", wait)
 
 
 def _print_plan(expansion: Expansion, done: list[RunSpec], pending: list[RunSpec], options: JobOptions) -> None:
@@ -275,13 +277,13 @@ def sweep(
         _echo(f"note: {note}")
     _echo(f"sweep {expansion.sweep_id}: {len(expansion.specs)} runs, {len(done)} done, {len(pending)} to run ({launcher})")
     if pending:
-        submission = _launch(folder, launcher, pending, options, settings, jobs)
+        submission = _launch(folder, launcher, pending, options, settings, jobs, wait)
         manifest.submissions.append(submission)
         write_manifest(folder, manifest)
         if submission.jobs:
             arrays = sorted({j.split("_")[0] for j in submission.jobs.values()})
             _echo(f"submitted: extraction jobs {', '.join(submission.extraction_jobs) or 'none'}; runs in job(s) {', '.join(arrays)}")
-        if wait and launcher != "local":
+        if wait and launcher == "slurm":
             wait_for(folder, results_dir)
     _echo(f"status: unic-bench status --sweep {expansion.sweep_id} --results {results}")
 
@@ -332,12 +334,12 @@ def status(
             raise BenchError("--retry-failed needs a sweep (its manifest holds the launcher); none was launched for this grid")
         for spec in failed:
             clear_state(folder, spec.run_id)
-        submission = _launch(folder, manifest.launcher, failed, manifest.options, manifest.settings, jobs)
+        submission = _launch(folder, manifest.launcher, failed, manifest.options, manifest.settings, jobs, wait)
         submission.retry = True
         manifest.submissions.append(submission)
         write_manifest(folder, manifest)
         _echo(f"retried {len(failed)} failed run(s)" + (f" in job(s) {', '.join(sorted(set(submission.jobs.values())))}" if submission.jobs else ""))
-        if wait and manifest.launcher != "local":
+        if wait and manifest.launcher == "slurm":
             wait_for(folder, results_dir)
         statuses = spec_statuses(specs, results_dir, folder, manifest)
         _echo(summary(statuses))

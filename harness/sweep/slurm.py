@@ -71,8 +71,15 @@ def executor(folder: Path, settings: LauncherSettings, cluster: str) -> Any:
 
 
 def submit(
-    folder: Path, specs: Sequence[RunSpec], options: JobOptions, settings: LauncherSettings, cluster: str = "slurm"
+    folder: Path,
+    specs: Sequence[RunSpec],
+    options: JobOptions,
+    settings: LauncherSettings,
+    cluster: str = "slurm",
+    wait: bool = False,
 ) -> Submission:
+    """Submit extraction jobs and the run array; ``wait`` blocks on a local executor's jobs
+    (SLURM jobs are waited for through ``squeue``, which sees requeues: cli/sweep.py ``wait_for``)."""
     check_available(cluster)
     ex = executor(folder, settings, cluster)
     extraction = [
@@ -93,6 +100,9 @@ def submit(
     grouped = packs(specs, settings.runs_per_job)
     with ex.batch():
         jobs = [ex.submit(RunPack(str(folder), pack, options)) for pack in grouped]
+    if wait and cluster != "slurm":
+        for job in jobs:
+            job.wait()  # a failed pack's runs have their failed states; status shows them
     return Submission(
         launcher="slurm" if cluster == "slurm" else "submitit-local",
         jobs={spec.run_id: str(job.job_id) for pack, job in zip(grouped, jobs) for spec in pack},
