@@ -306,6 +306,8 @@ def table(
     results: Annotated[Path, typer.Option(help="Results folder whose runs/ records are tabulated.")] = Path("results"),
     output: Annotated[Optional[Path], typer.Option(help="Write to this file (atomically) instead of stdout.")] = None,
     digits: Annotated[int, typer.Option(help="Decimals of the percentages.")] = 1,
+    delta: Annotated[bool, typer.Option("--delta", help="With --with-paper: measured - paper under each cell, and a summary.")] = False,
+    tolerance: Annotated[Optional[float], typer.Option(help="--delta: count cells within this many points (default: the seed std).")] = None,
 ) -> None:
     """Render a leaderboard (mean ± std over seeds, best bold, second underlined)."""
     from unic_bench.atomic import atomic_write
@@ -314,13 +316,15 @@ def table(
 
     _check_choice("layout", layout, LAYOUTS)
     _check_choice("format", format_, FORMATS)
+    if (delta or tolerance is not None) and not with_paper:
+        raise BenchError("--delta and --tolerance compare with the paper: add --with-paper")
     runs = Path(results) / "runs"
     records = list(iter_records([runs])) if runs.is_dir() else []
     if with_paper:
         records += paper_records(table=layout.removeprefix("table"))
     if not records:
         raise BenchError(f"no records under '{runs}' (run `unic-bench run ...` or `unic-bench demo`, or add --with-paper)")
-    text = render(records, layout, format_, dataset=dataset, digits=digits)  # type: ignore[arg-type]
+    text = render(records, layout, format_, dataset=dataset, digits=digits, delta=delta, tolerance=tolerance)  # type: ignore[arg-type]
     if output is None:
         typer.echo(text)
     else:
