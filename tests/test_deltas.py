@@ -39,7 +39,9 @@ def records() -> list[RunRecord]:
         for s, a in enumerate(UNIC_CUB_ALL)
     ]
     kmeans = [measured("kmeans", "dinov1-vit-b-16", "cifar10", 0, {"all": 0.84, "old": 0.86, "new": 0.80})]
-    tuned = [measured("kmeans", "dinov1-vit-b-16", "cifar10", 0, {"all": 0.5, "old": 0.5, "new": 0.5}, params_changed={"n_init": 1})]
+    tuned = [
+        measured("kmeans", "dinov1-vit-b-16", "cifar10", 0, {"all": 0.5, "old": 0.5, "new": 0.5}, params_changed={"n_init": 1})
+    ]
     return [*unic, *kmeans, *tuned, *paper_records(table="2")]
 
 

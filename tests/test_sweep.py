@@ -155,7 +155,11 @@ def test_local_sweep_extracts_each_backbone_dataset_once_and_status_reports_done
 
     monkeypatch.setattr(features, "extract", counting)
     grid = write(tmp_path / "g.yaml", SMALL_GRID + "  # and a features dataset\n")
-    grid.write_text(SMALL_GRID.replace("backbones: [pixels]\ndatasets: [digits]", "backbones: [pixels, identity]\ndatasets: [digits, synthetic]"))
+    grid.write_text(
+        SMALL_GRID.replace(
+            "backbones: [pixels]\ndatasets: [digits]", "backbones: [pixels, identity]\ndatasets: [digits, synthetic]"
+        )
+    )
     results = tmp_path / "r"
     dry = cli("sweep", str(grid), "--results", str(results), "--dry-run")
     assert dry.code == 0, dry.err
@@ -229,22 +233,40 @@ def test_submitit_local_executor_runs_the_sweep(cli: Any, tmp_path: Path) -> Non
     [
         (None, ["sweep", "table9"], "unknown suite 'table9'; did you mean 'table7'"),
         ("methods: [kmeans\nbackbones: [", ["sweep", "GRID"], "is not valid YAML"),
-        ("methods: [kmeans]\nbackbones: [pixels]\ndatasets: [digits]\nepochs: [3]\n", ["sweep", "GRID"], "unknown parameter 'epochs' for the grid"),
+        (
+            "methods: [kmeans]\nbackbones: [pixels]\ndatasets: [digits]\nepochs: [3]\n",
+            ["sweep", "GRID"],
+            "unknown parameter 'epochs' for the grid",
+        ),
         ("", ["sweep", "GRID"], "is empty: it needs methods, backbones and datasets"),
-        ("methods: []\nbackbones: [pixels]\ndatasets: [digits]\n", ["sweep", "GRID"], "'methods' is empty, so the grid has no runs"),
+        (
+            "methods: []\nbackbones: [pixels]\ndatasets: [digits]\n",
+            ["sweep", "GRID"],
+            "'methods' is empty, so the grid has no runs",
+        ),
         (
             "methods: {kmeans: {epochs: [1, 2]}}\nbackbones: [pixels]\ndatasets: [digits]\n",
             ["sweep", "GRID"],
             "unknown parameter 'epochs' for method 'kmeans'",
         ),
-        ("methods: [kmeans]\nbackbones: [pixels]\ndatasets: [digits]\n", ["sweep", "GRID", "--launcher", "pbs"], "unknown launcher 'pbs'"),
+        (
+            "methods: [kmeans]\nbackbones: [pixels]\ndatasets: [digits]\n",
+            ["sweep", "GRID", "--launcher", "pbs"],
+            "unknown launcher 'pbs'",
+        ),
         (None, ["status", "--sweep", "nope"], "unknown sweep id (under"),
         ("methods: [kmeans]\nbackbones: [pixels]\ndatasets: [digit]\n", ["sweep", "GRID"], "unknown dataset 'digit'"),
-        ("methods: [kmeans]\nbackbones: [pixels]\ndatasets: [digits]\nlauncher: {gpus: 1}\n", ["sweep", "GRID"], "unknown parameter 'launcher.gpus'"),
+        (
+            "methods: [kmeans]\nbackbones: [pixels]\ndatasets: [digits]\nlauncher: {gpus: 1}\n",
+            ["sweep", "GRID"],
+            "unknown parameter 'launcher.gpus'",
+        ),
         (None, ["run", "--method", "kmeans", "--backbone", "pixels", "--suite", "table5"], "unknown suite 'table5'"),
     ],
 )
-def test_bad_sweep_input_is_one_line_and_exit_2(cli: Any, tmp_path: Path, grid_text: str | None, args: list[str], expected: str) -> None:
+def test_bad_sweep_input_is_one_line_and_exit_2(
+    cli: Any, tmp_path: Path, grid_text: str | None, args: list[str], expected: str
+) -> None:
     grid = tmp_path / "grid.yaml"
     if grid_text is not None:
         grid.write_text(grid_text)
@@ -261,7 +283,9 @@ def test_slurm_launcher_without_sbatch_is_refused(cli: Any, tmp_path: Path, monk
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
     result = cli("sweep", str(grid), "--launcher", "slurm", "--results", str(tmp_path / "r"))
     assert result.code == 2
-    assert result.err.strip() == "unic-bench: error: --launcher slurm needs SLURM's sbatch on PATH (not found); use --launcher local"
+    assert (
+        result.err.strip() == "unic-bench: error: --launcher slurm needs SLURM's sbatch on PATH (not found); use --launcher local"
+    )
     assert not (tmp_path / "r").exists()
 
 

@@ -151,7 +151,9 @@ def test_preempted_unic_job_is_requeued_and_resumes_to_the_same_assignments(cli:
 
 def test_failed_run_on_slurm_is_shown_and_retried(cli: Any, tmp_path: Path) -> None:
     grid = tmp_path / "grid.yaml"
-    grid.write_text("name: retry\nmethods:\n  unic: {epochs: [2]}\nbackbones: [pixels]\ndatasets: [digits]\ntasks: [gcd]\nseeds: [0, 1]\n")
+    grid.write_text(
+        "name: retry\nmethods:\n  unic: {epochs: [2]}\nbackbones: [pixels]\ndatasets: [digits]\ntasks: [gcd]\nseeds: [0, 1]\n"
+    )
     results = tmp_path / "r"
     specs = expand(str(grid), get_host()).specs
     bad = specs[1]

@@ -113,8 +113,12 @@ def run(
     batch_size: Annotated[Optional[int], typer.Option(help="Feature-extraction batch size (default 256).")] = None,
     workers: Annotated[Optional[int], typer.Option(help="DataLoader workers for feature extraction (default 0).")] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML run spec; its keys are these flags' long names.")] = None,
-    suite: Annotated[Optional[str], typer.Option(help="Without --dataset: run this suite's datasets (default table1 / table2 by task).")] = None,
-    skip_missing: Annotated[bool, typer.Option("--skip-missing", help="Without --dataset: run what is there, list what is skipped.")] = False,
+    suite: Annotated[
+        Optional[str], typer.Option(help="Without --dataset: run this suite's datasets (default table1 / table2 by task).")
+    ] = None,
+    skip_missing: Annotated[
+        bool, typer.Option("--skip-missing", help="Without --dataset: run what is there, list what is skipped.")
+    ] = False,
 ) -> None:
     """Run one method on one backbone + dataset for one or more seeds, and write a record per seed.
 
@@ -306,8 +310,12 @@ def table(
     results: Annotated[Path, typer.Option(help="Results folder whose runs/ records are tabulated.")] = Path("results"),
     output: Annotated[Optional[Path], typer.Option(help="Write to this file (atomically) instead of stdout.")] = None,
     digits: Annotated[int, typer.Option(help="Decimals of the percentages.")] = 1,
-    delta: Annotated[bool, typer.Option("--delta", help="With --with-paper: measured - paper under each cell, and a summary.")] = False,
-    tolerance: Annotated[Optional[float], typer.Option(help="--delta: count cells within this many points (default: the seed std).")] = None,
+    delta: Annotated[
+        bool, typer.Option("--delta", help="With --with-paper: measured - paper under each cell, and a summary.")
+    ] = False,
+    tolerance: Annotated[
+        Optional[float], typer.Option(help="--delta: count cells within this many points (default: the seed std).")
+    ] = None,
 ) -> None:
     """Render a leaderboard (mean ± std over seeds, best bold, second underlined)."""
     from unic_bench.atomic import atomic_write

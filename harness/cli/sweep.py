@@ -77,7 +77,6 @@ def run_suite(values: dict[str, Any], suite_name: str | None, skip_missing: bool
     from unic_bench.cli.progress import rich_progress
     from unic_bench.plugins.host import get_host
     from unic_bench.run.protocol import Runner
-    from unic_bench.sweep.grid import expand_suite
     from unic_bench.sweep.jobs import run_options
     from unic_bench.sweep.suites import TASK_SUITES, get_suite
 
@@ -153,7 +152,9 @@ def _launch(
 def _print_plan(expansion: Expansion, done: list[RunSpec], pending: list[RunSpec], options: JobOptions) -> None:
     from unic_bench.sweep.jobs import group_by_features, uncached_splits
 
-    _echo(f"sweep {expansion.sweep_id} ({expansion.source}): {len(expansion.specs)} runs, {len(done)} done, {len(pending)} to run")
+    _echo(
+        f"sweep {expansion.sweep_id} ({expansion.source}): {len(expansion.specs)} runs, {len(done)} done, {len(pending)} to run"
+    )
     for note in expansion.notes:
         _echo(f"note: {note}")
     extractions = [
@@ -164,7 +165,9 @@ def _print_plan(expansion: Expansion, done: list[RunSpec], pending: list[RunSpec
     _echo(f"feature extractions needed: {len(extractions)}" + "".join(f"\n  - {e}" for e in extractions))
     for spec in pending:
         params = ", ".join(f"{k}={v}" for k, v in sorted(spec.method_params.items()))
-        _echo(f"  run {spec.run_id}: {spec.method} | {spec.backbone} | {spec.dataset} | {spec.task} | seed {spec.seed}  [{params}]")
+        _echo(
+            f"  run {spec.run_id}: {spec.method} | {spec.backbone} | {spec.dataset} | {spec.task} | seed {spec.seed}  [{params}]"
+        )
 
 
 def wait_for(folder: Path, results_dir: Path, poll_s: float = 2.0) -> None:
@@ -188,7 +191,9 @@ def register(app: typer.Typer) -> None:
 
 
 def sweep(
-    target: Annotated[str, typer.Argument(help="A grid file (YAML) or a suite name (`unic-bench suites`).", metavar="GRID.yaml|SUITE")],
+    target: Annotated[
+        str, typer.Argument(help="A grid file (YAML) or a suite name (`unic-bench suites`).", metavar="GRID.yaml|SUITE")
+    ],
     launcher: Annotated[str, typer.Option(help="local | slurm | submitit-local (submitit's local executor, no SLURM)")] = "local",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (runs, done, extractions) and stop.")] = False,
     jobs: Annotated[int, typer.Option(help="local: runs at once (one process each).", min=1)] = 1,
@@ -212,7 +217,9 @@ def sweep(
     account: Annotated[Optional[str], typer.Option(help="SLURM account.")] = None,
     qos: Annotated[Optional[str], typer.Option(help="SLURM QOS.")] = None,
     constraint: Annotated[Optional[str], typer.Option(help="SLURM node constraint.")] = None,
-    sbatch: Annotated[Optional[list[str]], typer.Option(help="Extra #SBATCH line, e.g. --sbatch=--exclusive (repeatable).")] = None,
+    sbatch: Annotated[
+        Optional[list[str]], typer.Option(help="Extra #SBATCH line, e.g. --sbatch=--exclusive (repeatable).")
+    ] = None,
     array_parallelism: Annotated[Optional[int], typer.Option(help="Array tasks running at once.")] = None,
     runs_per_job: Annotated[Optional[int], typer.Option(help="Specs packed into one array task (short runs).")] = None,
 ) -> None:
@@ -282,14 +289,18 @@ def sweep(
         write_manifest(folder, manifest)
         if submission.jobs:
             arrays = sorted({j.split("_")[0] for j in submission.jobs.values()})
-            _echo(f"submitted: extraction jobs {', '.join(submission.extraction_jobs) or 'none'}; runs in job(s) {', '.join(arrays)}")
+            _echo(
+                f"submitted: extraction jobs {', '.join(submission.extraction_jobs) or 'none'}; runs in job(s) {', '.join(arrays)}"
+            )
         if wait and launcher == "slurm":
             wait_for(folder, results_dir)
     _echo(f"status: unic-bench status --sweep {expansion.sweep_id} --results {results}")
 
 
 def status(
-    target: Annotated[Optional[str], typer.Argument(help="A grid file or suite (or use --sweep ID).", metavar="[GRID.yaml|SUITE]")] = None,
+    target: Annotated[
+        Optional[str], typer.Argument(help="A grid file or suite (or use --sweep ID).", metavar="[GRID.yaml|SUITE]")
+    ] = None,
     sweep_id: Annotated[Optional[str], typer.Option("--sweep", help="A sweep id (RESULTS/sweeps/<id>).")] = None,
     results: Annotated[Path, typer.Option(help=RESULTS_HELP)] = Path("results"),
     seeds: Annotated[Optional[str], typer.Option(help="Seeds, as given to `sweep`.")] = None,
@@ -338,7 +349,10 @@ def status(
         submission.retry = True
         manifest.submissions.append(submission)
         write_manifest(folder, manifest)
-        _echo(f"retried {len(failed)} failed run(s)" + (f" in job(s) {', '.join(sorted(set(submission.jobs.values())))}" if submission.jobs else ""))
+        _echo(
+            f"retried {len(failed)} failed run(s)"
+            + (f" in job(s) {', '.join(sorted(set(submission.jobs.values())))}" if submission.jobs else "")
+        )
         if wait and manifest.launcher == "slurm":
             wait_for(folder, results_dir)
         statuses = spec_statuses(specs, results_dir, folder, manifest)

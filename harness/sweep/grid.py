@@ -36,17 +36,17 @@ class LauncherSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     partition: Optional[str] = None
-    gpus_per_job: int = Field(0, ge=0, description="GPUs per array task (0 = do not ask for GPUs)")
-    cpus_per_job: int = Field(1, ge=1)
-    mem: Optional[str] = Field(None, description="memory per job, sbatch syntax (16G)")
-    time: int = Field(60, ge=1, description="time limit per job, minutes")
+    gpus_per_job: int = Field(default=0, ge=0, description="GPUs per array task (0 = do not ask for GPUs)")
+    cpus_per_job: int = Field(default=1, ge=1)
+    mem: Optional[str] = Field(default=None, description="memory per job, sbatch syntax (16G)")
+    time: int = Field(default=60, ge=1, description="time limit per job, minutes")
     account: Optional[str] = None
     qos: Optional[str] = None
     constraint: Optional[str] = None
     sbatch: list[str] = Field(default_factory=list, description="extra #SBATCH lines, e.g. --exclusive or --mail-type=END")
-    array_parallelism: int = Field(64, ge=1, description="array tasks running at once")
-    runs_per_job: int = Field(1, ge=1, description="specs packed into one array task")
-    max_requeues: int = Field(3, ge=0, description="requeues after time limits (preemptions do not count)")
+    array_parallelism: int = Field(default=64, ge=1, description="array tasks running at once")
+    runs_per_job: int = Field(default=1, ge=1, description="specs packed into one array task")
+    max_requeues: int = Field(default=3, ge=0, description="requeues after time limits (preemptions do not count)")
 
 
 class GridFile(BaseModel):
@@ -56,11 +56,11 @@ class GridFile(BaseModel):
     methods: Union[list[str], dict[str, Optional[ParamGrid]]]
     backbones: list[str]
     datasets: list[str]
-    tasks: list[Task] = Field(default_factory=lambda: ["clustering"])
-    seeds: list[int] = Field(default_factory=lambda: [0])
+    tasks: list[Task] = ["clustering"]  # pydantic copies list defaults per instance
+    seeds: list[int] = [0]
     set: ParamGrid = Field(default_factory=dict)
     gcd_metric: GcdMetric = "v2"
-    launcher: LauncherSettings = Field(default_factory=LauncherSettings)
+    launcher: LauncherSettings = Field(default_factory=lambda: LauncherSettings())
 
     def method_grids(self) -> dict[str, ParamGrid]:
         if isinstance(self.methods, list):
@@ -76,7 +76,7 @@ class Expansion:
     source: str  # the grid file's path or "suite NAME"
     specs: list[RunSpec]
     notes: list[str] = field(default_factory=list)
-    launcher: LauncherSettings = field(default_factory=LauncherSettings)
+    launcher: LauncherSettings = field(default_factory=lambda: LauncherSettings())
 
     @property
     def sweep_id(self) -> str:
@@ -141,7 +141,9 @@ def _resolve_all(requests: Sequence[RunRequest], host: PluginHost) -> list[RunSp
     return list(specs.values())
 
 
-def expand_grid(path: Path, host: PluginHost, seeds: list[int] | None = None, extra_set: Mapping[str, Any] | None = None) -> Expansion:
+def expand_grid(
+    path: Path, host: PluginHost, seeds: list[int] | None = None, extra_set: Mapping[str, Any] | None = None
+) -> Expansion:
     grid = load_grid(path)
     shared = _values({**grid.set, **(extra_set or {})})
     requests, skipped = [], []
@@ -186,7 +188,9 @@ def expand_suite(
     requests = []
     for entry in available.entries:
         for variant, backbone in itertools.product(entry.variants, entry.backbones):
-            if (wanted_methods and variant.method not in wanted_methods) or (wanted_backbones and backbone not in wanted_backbones):
+            if (wanted_methods and variant.method not in wanted_methods) or (
+                wanted_backbones and backbone not in wanted_backbones
+            ):
                 continue
             requests.append(
                 RunRequest(
@@ -207,7 +211,9 @@ def expand_suite(
     return Expansion(suite.name, f"suite {suite.name}", _resolve_all(requests, host), notes)
 
 
-def expand(target: str, host: PluginHost, seeds: list[int] | None = None, extra_set: Mapping[str, Any] | None = None) -> Expansion:
+def expand(
+    target: str, host: PluginHost, seeds: list[int] | None = None, extra_set: Mapping[str, Any] | None = None
+) -> Expansion:
     """``target`` is a suite name or a grid file path."""
     if target in SUITES:
         return expand_suite(get_suite(target), host, seeds or [0, 1, 2], extra_set)

@@ -20,7 +20,7 @@ from typing import Any
 
 from unic_bench.atomic import atomic_write
 from unic_bench.plugins.host import PluginHost, get_host
-from unic_bench.run.protocol import RunOptions, Runner
+from unic_bench.run.protocol import Runner, RunOptions
 from unic_bench.run.spec import RunSpec
 from unic_bench.sweep.manifest import JobOptions, RunState, clear_state, write_state
 
@@ -85,7 +85,9 @@ def group_by_features(specs: Sequence[RunSpec]) -> dict[FeatureUnit, list[RunSpe
     return groups
 
 
-def uncached_splits(unit: FeatureUnit, specs: Sequence[RunSpec], options: JobOptions, host: PluginHost | None = None) -> list[str]:
+def uncached_splits(
+    unit: FeatureUnit, specs: Sequence[RunSpec], options: JobOptions, host: PluginHost | None = None
+) -> list[str]:
     """The splits these specs need whose features are not in the cache yet (loads the dataset, no image)."""
     from unic_bench.datasets.common.split_lists import splits_dir
     from unic_bench.run.features import FeatureCache, cache_key, default_cache_dir
@@ -94,7 +96,9 @@ def uncached_splits(unit: FeatureUnit, specs: Sequence[RunSpec], options: JobOpt
     host = host or get_host()
     opts = run_options(options)
     backbone_cls, dataset_cls = host.backbones.get(unit.backbone), host.datasets.get(unit.dataset)
-    backbone = backbone_cls(backbone_cls.Params(**json.loads(unit.backbone_params)), weights=opts.weights if unit.weights_sha256 else None)
+    backbone = backbone_cls(
+        backbone_cls.Params(**json.loads(unit.backbone_params)), weights=opts.weights if unit.weights_sha256 else None
+    )
     dataset = dataset_cls(dataset_cls.Params(**json.loads(unit.dataset_params)))
     with splits_dir(opts.splits_dir):
         splits = dataset.load(data_root_for(dataset_cls, opts), backbone.input_config())
@@ -168,7 +172,6 @@ class RunPack:
         import submitit
 
         return submitit.helpers.DelayedSubmission(type(self)(self.sweep_dir, self.specs, self.options), *args, **kwargs)
-
 
 
 def write_text(path: Path, text: str) -> None:

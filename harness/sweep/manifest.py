@@ -137,5 +137,4 @@ def clear_state(folder: Path, run_id: str) -> None:
 def check_launcher(value: str) -> Launcher:
     if value not in LAUNCHERS:
         raise unknown_choice("launcher", value, LAUNCHERS)
-    return value  # type: ignore[return-value]
-
+    return value

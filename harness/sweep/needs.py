@@ -82,8 +82,6 @@ def check_needs(
 ) -> Needs:
     datasets = {s.dataset: _dataset_item(host, s.dataset, data_root, splits_dir) for s in specs}
     weights = {s.backbone: _weights_item(host, s) for s in specs if s.weights_sha256 is None}
-    by_spec = {
-        s.run_id: [i for i in (datasets[s.dataset], weights.get(s.backbone)) if i is not None] for s in specs
-    }
+    by_spec = {s.run_id: [i for i in (datasets[s.dataset], weights.get(s.backbone)) if i is not None] for s in specs}
     missing = [i for i in (*datasets.values(), *weights.values()) if i is not None]
     return Needs(missing, by_spec)

@@ -56,7 +56,9 @@ def slurm_states(job_ids: Iterable[str]) -> dict[str, str]:
     return states
 
 
-def spec_statuses(specs: Sequence[RunSpec], results_dir: Path, folder: Path | None, manifest: Manifest | None) -> list[SpecStatus]:
+def spec_statuses(
+    specs: Sequence[RunSpec], results_dir: Path, folder: Path | None, manifest: Manifest | None
+) -> list[SpecStatus]:
     job_ids = {s.run_id: manifest.job_of(s.run_id) for s in specs} if manifest else {}
     queue = slurm_states(j for j in job_ids.values() if j) if manifest and manifest.launcher == "slurm" else {}
     out = []

@@ -71,8 +71,12 @@ class Suite:
             SuiteEntry(e.task, e.dataset, e.backbones, tuple(v for v in e.variants if v.method not in missing))
             for e in self.entries
         )
-        notes = [f"suite '{self.name}': method '{m}' is not registered (no plugin provides it); its rows are skipped" for m in missing]
-        return Suite(self.name, self.description, tuple(e for e in entries if e.variants), self.paper_table, self.not_expressible), notes
+        notes = [
+            f"suite '{self.name}': method '{m}' is not registered (no plugin provides it); its rows are skipped" for m in missing
+        ]
+        return Suite(
+            self.name, self.description, tuple(e for e in entries if e.variants), self.paper_table, self.not_expressible
+        ), notes
 
 
 def _plain(*methods: str) -> tuple[Variant, ...]:
