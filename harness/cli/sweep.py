@@ -150,6 +150,7 @@ def _launch(
 
 
 def _print_plan(expansion: Expansion, done: list[RunSpec], pending: list[RunSpec], options: JobOptions) -> None:
+    from unic_bench.plugins.host import get_host
     from unic_bench.sweep.jobs import group_by_features, uncached_splits
 
     _echo(
@@ -163,10 +164,14 @@ def _print_plan(expansion: Expansion, done: list[RunSpec], pending: list[RunSpec
         if (splits := uncached_splits(unit, group, options))
     ]
     _echo(f"feature extractions needed: {len(extractions)}" + "".join(f"\n  - {e}" for e in extractions))
+    host = get_host()
     for spec in pending:
-        params = ", ".join(f"{k}={v}" for k, v in sorted(spec.method_params.items()))
+        method = host.methods.get(spec.method)
+        defaults = method.validate_params(method.defaults_for(spec.dataset, spec.task)).model_dump(mode="json")
+        changed = ", ".join(f"{k}={v}" for k, v in sorted(spec.method_params.items()) if defaults.get(k) != v)
         _echo(
-            f"  run {spec.run_id}: {spec.method} | {spec.backbone} | {spec.dataset} | {spec.task} | seed {spec.seed}  [{params}]"
+            f"  run {spec.run_id}: {spec.method} | {spec.backbone} | {spec.dataset} | {spec.task} | seed {spec.seed}"
+            + (f"  [{changed}]" if changed else "")
         )
 
 
