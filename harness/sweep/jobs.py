@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from unic_bench.api.backbone import Backbone
+from unic_bench.api.dataset import DatasetSplits
 from unic_bench.atomic import atomic_write
 from unic_bench.plugins.host import PluginHost, get_host
 from unic_bench.run.protocol import Runner, RunOptions
@@ -85,52 +87,63 @@ def group_by_features(specs: Sequence[RunSpec]) -> dict[FeatureUnit, list[RunSpe
     return groups
 
 
+def _load(unit: FeatureUnit, opts: RunOptions, host: PluginHost) -> tuple[Backbone, DatasetSplits]:
+    """The unit's backbone (not built) and dataset splits (listed, no image decoded)."""
+    from unic_bench.datasets.common.split_lists import splits_dir
+    from unic_bench.run.protocol import data_root_for
+
+    backbone_cls, dataset_cls = host.backbones.get(unit.backbone), host.datasets.get(unit.dataset)
+    weights = opts.weights if unit.weights_sha256 else None
+    backbone = backbone_cls(backbone_cls.Params(**json.loads(unit.backbone_params)), weights=weights)
+    dataset = dataset_cls(dataset_cls.Params(**json.loads(unit.dataset_params)))
+    with splits_dir(opts.splits_dir):
+        return backbone, dataset.load(data_root_for(dataset_cls, opts), backbone.input_config())
+
+
 def uncached_splits(
     unit: FeatureUnit, specs: Sequence[RunSpec], options: JobOptions, host: PluginHost | None = None
 ) -> list[str]:
-    """The splits these specs need whose features are not in the cache yet (loads the dataset, no image)."""
-    from unic_bench.datasets.common.split_lists import splits_dir
+    """The splits these specs need whose features are not in the cache yet."""
     from unic_bench.run.features import FeatureCache, cache_key, default_cache_dir
-    from unic_bench.run.protocol import data_root_for
 
-    host = host or get_host()
     opts = run_options(options)
-    backbone_cls, dataset_cls = host.backbones.get(unit.backbone), host.datasets.get(unit.dataset)
-    backbone = backbone_cls(
-        backbone_cls.Params(**json.loads(unit.backbone_params)), weights=opts.weights if unit.weights_sha256 else None
-    )
-    dataset = dataset_cls(dataset_cls.Params(**json.loads(unit.dataset_params)))
-    with splits_dir(opts.splits_dir):
-        splits = dataset.load(data_root_for(dataset_cls, opts), backbone.input_config())
+    backbone, splits = _load(unit, opts, host or get_host())
     needed: list[str] = []
     for spec in specs:
         needed += list(splits.clustering) if spec.task == "clustering" else [splits.gcd_split or ""]
     cache = FeatureCache(opts.cache_dir or default_cache_dir())
+    params = json.loads(unit.dataset_params)
     return [
         name
         for name in dict.fromkeys(needed)
-        if not cache.paths(cache_key(backbone, unit.dataset, json.loads(unit.dataset_params), splits.splits[name]))[0].exists()
+        if not cache.paths(cache_key(backbone, unit.dataset, params, splits.splits[name]))[0].exists()
     ]
 
 
 @dataclass
 class ExtractJob:
-    """Fill the feature cache for the splits a sweep's specs need from one (backbone, dataset)."""
+    """Fill the feature cache for the given splits of one (backbone, dataset), before the runs that read them."""
 
     unit: FeatureUnit
-    specs: list[RunSpec]
+    splits: list[str]
     options: JobOptions
 
     def __call__(self) -> list[str]:
-        from unic_bench.run.protocol import extract_features
+        """The cache keys written (or found: a concurrent job may have written them first)."""
+        from unic_bench.run.device import resolve_device
+        from unic_bench.run.features import cached_features
 
-        host = get_host()
         opts = run_options(self.options)
-        backbone_cls, dataset_cls = host.backbones.get(self.unit.backbone), host.datasets.get(self.unit.dataset)
-        weights = opts.weights if self.unit.weights_sha256 else None
-        backbone = backbone_cls(backbone_cls.Params(**json.loads(self.unit.backbone_params)), weights=weights)
-        dataset = dataset_cls(dataset_cls.Params(**json.loads(self.unit.dataset_params)))
-        return [key for _, key in extract_features(backbone, dataset, opts).values()]
+        backbone, splits = _load(self.unit, opts, get_host())
+        device = resolve_device(opts.device)
+        params = json.loads(self.unit.dataset_params)
+        return [
+            cached_features(
+                backbone, self.unit.dataset, params, splits.splits[name], device, opts.cache_dir,
+                batch_size=opts.batch_size, num_workers=opts.num_workers,
+            )[1]
+            for name in self.splits
+        ]  # fmt: skip
 
 
 @dataclass

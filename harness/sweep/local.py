@@ -17,14 +17,11 @@ from unic_bench.sweep.jobs import ExtractJob, RunPack, group_by_features, packs,
 from unic_bench.sweep.manifest import JobOptions, Submission
 
 
-def extract_missing(specs: Sequence[RunSpec], options: JobOptions) -> list[str]:
-    """Fill the cache for every group that lacks features; returns the groups extracted."""
-    done = []
+def extract_missing(specs: Sequence[RunSpec], options: JobOptions) -> None:
+    """Fill the cache for every (backbone, dataset) whose needed splits it lacks."""
     for unit, group in group_by_features(specs).items():
-        if uncached_splits(unit, group, options):
-            ExtractJob(unit, group, options)()
-            done.append(unit.label)
-    return done
+        if splits := uncached_splits(unit, group, options):
+            ExtractJob(unit, splits, options)()
 
 
 def _run_pack(pack: RunPack) -> None:

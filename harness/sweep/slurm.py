@@ -83,9 +83,9 @@ def submit(
     check_available(cluster)
     ex = executor(folder, settings, cluster)
     extraction = [
-        ex.submit(ExtractJob(unit, group, options))
+        ex.submit(ExtractJob(unit, splits, options))
         for unit, group in group_by_features(specs).items()
-        if uncached_splits(unit, group, options)
+        if (splits := uncached_splits(unit, group, options))
     ]
     if extraction and cluster == "slurm":
         extra = {
