@@ -297,3 +297,24 @@ def test_slurm_launcher_without_submitit_is_refused(cli: Any, tmp_path: Path, mo
     result = cli("sweep", str(grid), "--launcher", "slurm", "--results", str(tmp_path / "r"))
     assert result.code == 2
     assert result.err.strip() == "unic-bench: error: --launcher slurm needs submitit: pip install 'unic-bench[slurm]'"
+
+
+def test_cluster_settings_reach_the_sbatch_script(tmp_path: Path) -> None:
+    """Flags / the grid's launcher: section become #SBATCH lines (submitit renders them; no SLURM needed)."""
+    pytest.importorskip("submitit")
+    from unic_bench.sweep.grid import LauncherSettings
+    from unic_bench.sweep.slurm import executor
+
+    settings = LauncherSettings(
+        partition="gpu", gpus_per_job=1, cpus_per_job=8, mem="32G", time=240, account="lab", qos="high",
+        constraint="a100", sbatch=["--exclusive", "#SBATCH --mail-type=END"], array_parallelism=5,
+    )  # fmt: skip
+    ex = executor(tmp_path, settings, "slurm")
+    script = ex._executor._make_submission_file_text("python -c pass", "uid")
+    for line in (
+        "#SBATCH --partition=gpu", "#SBATCH --gpus-per-node=1", "#SBATCH --cpus-per-task=8", "#SBATCH --mem=32G",
+        "#SBATCH --time=240", "#SBATCH --account=lab", "#SBATCH --qos=high", "#SBATCH --constraint=a100",
+        "#SBATCH --exclusive", "#SBATCH --mail-type=END", "#SBATCH --signal=USR2@90",
+    ):  # fmt: skip
+        assert line in script.splitlines(), line
+    assert ex._executor.parameters["array_parallelism"] == 5  # the %5 of --array=0-N%5 at submission
