@@ -119,7 +119,10 @@ def run_suite(values: dict[str, Any], suite_name: str | None, skip_missing: bool
     run_opts = run_options(options)
     run_opts.overwrite = values.get("overwrite", "only-missing")
     run_opts.progress = rich_progress
-    _print_outcomes(Runner(run_opts, host).run(specs))
+    outcomes = Runner(run_opts, host).run(specs)
+    for dataset in datasets:  # mean ± std over the seeds of each dataset, never across datasets
+        if group := [o for o in outcomes if o.spec.dataset == dataset]:
+            _print_outcomes(group)
 
 
 def _settings(expansion: Expansion, flags: dict[str, Any], sbatch: list[str] | None) -> LauncherSettings:
