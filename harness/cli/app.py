@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 import typer
 from typer.core import TyperGroup
 
+from unic_bench.cli import sweep as sweep_commands
 from unic_bench.errors import BenchError, unknown_choice
 
 if TYPE_CHECKING:  # annotations only: importing the table module would load pandas at start-up
@@ -107,8 +108,16 @@ def run(
     batch_size: Annotated[Optional[int], typer.Option(help="Feature-extraction batch size (default 256).")] = None,
     workers: Annotated[Optional[int], typer.Option(help="DataLoader workers for feature extraction (default 0).")] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML run spec; its keys are these flags' long names.")] = None,
+    suite: Annotated[
+        Optional[str], typer.Option(help="Without --dataset: run this suite's datasets (default table1 / table2 by task).")
+    ] = None,
+    skip_missing: Annotated[
+        bool, typer.Option("--skip-missing", help="Without --dataset: run what is there, list what is skipped.")
+    ] = False,
 ) -> None:
-    """Run one method on one backbone + dataset for one or more seeds, and write a record per seed."""
+    """Run one method on one backbone + dataset for one or more seeds, and write a record per seed.
+
+    Without --dataset, run the task's paper suite (`unic-bench suites`) after checking every dataset and weights file it needs."""
     from unic_bench.run.spec import load_config, parse_seeds, parse_set
 
     values: dict[str, Any] = load_config(config) if config else {}
@@ -128,9 +137,15 @@ def run(
         values["seeds"] = parse_seeds(str(text))
     if set_:
         values["set"] = {**(values.get("set") or {}), **parse_set(set_)}
-    for flag in ("method", "backbone", "dataset"):
+    for flag in ("method", "backbone"):
         if not values.get(flag):
             raise BenchError(f"missing --{flag} (see `unic-bench list {flag}s`)")
+    if not values.get("dataset"):  # the task's suite (issue 11): `run --method unic --backbone dinov2 --task gcd`
+        from unic_bench.cli.sweep import run_suite
+
+        return run_suite(values, suite, skip_missing)
+    if suite is not None or skip_missing:
+        raise BenchError("--suite and --skip-missing apply only without --dataset (they pick the suite's datasets)")
     _run_and_report(values)
 
 
@@ -270,6 +285,12 @@ def table(
     results: Annotated[Path, typer.Option(help="Results folder whose runs/ records are tabulated.")] = Path("results"),
     output: Annotated[Optional[Path], typer.Option(help="Write to this file (atomically) instead of stdout.")] = None,
     digits: Annotated[int, typer.Option(help="Decimals of the percentages.")] = 1,
+    delta: Annotated[
+        bool, typer.Option("--delta", help="With --with-paper: measured - paper under each cell, and a summary.")
+    ] = False,
+    tolerance: Annotated[
+        Optional[float], typer.Option(help="--delta: count cells within this many points (default: the seed std).")
+    ] = None,
 ) -> None:
     """Render a leaderboard (mean ± std over seeds, best bold, second underlined)."""
     from unic_bench.atomic import atomic_write
@@ -278,13 +299,15 @@ def table(
 
     chosen_layout = _check_choice("layout", layout, LAYOUTS)
     chosen_format = _check_choice("format", format_, FORMATS)
+    if (delta or tolerance is not None) and not with_paper:
+        raise BenchError("--delta and --tolerance compare with the paper: add --with-paper")
     runs = Path(results) / "runs"
     records = list(iter_records([runs])) if runs.is_dir() else []
     if with_paper:
         records += paper_records(table=layout.removeprefix("table"))
     if not records:
         raise BenchError(f"no records under '{runs}' (run `unic-bench run ...` or `unic-bench demo`, or add --with-paper)")
-    text = render(records, chosen_layout, chosen_format, dataset=dataset, digits=digits)
+    text = render(records, chosen_layout, chosen_format, dataset=dataset, digits=digits, delta=delta, tolerance=tolerance)
     if output is None:
         typer.echo(text)
     else:
@@ -336,6 +359,8 @@ def list_entries(kind: Annotated[str, typer.Argument(help="What to list.", metav
             )
     _console().print(grid)
 
+
+sweep_commands.register(app)  # sweep, status, suites (cli/sweep.py)
 
 datasets_app = typer.Typer(help="Dataset utilities.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(datasets_app, name="datasets")

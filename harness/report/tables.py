@@ -55,6 +55,8 @@ def render(
     fmt: Format,
     dataset: str | None = None,
     digits: int = 1,
+    delta: bool = False,
+    tolerance: float | None = None,
 ) -> str:
     """Render ``records`` as ``layout`` in ``fmt``; ``dataset`` picks Table 7's one dataset.
 
@@ -78,10 +80,19 @@ def render(
         selected = _select_dataset(selected, dataset)
     mean, std = _aggregate(selected, layout)
     if fmt == "csv":
+        if delta:
+            raise BenchError("--delta renders md or latex tables (csv holds the numbers: subtract the [paper] rows)")
         return _to_csv(mean, std)
     text = _cell_text(mean, std, digits, PLUS_MINUS[fmt])
     ranks = _ranks(mean, digits)
-    return _to_markdown(text, ranks) if fmt == "md" else _to_latex(text, ranks)
+    footer = ""
+    if delta:  # a "Δ vs paper" row under each measured row with a paper counterpart (report/deltas.py)
+        from unic_bench.report import deltas
+
+        diff, spread = deltas.paper_deltas(selected, METRICS[task], lambda r: _position(r, layout), DEFAULT_VARIANT[task])
+        text, ranks = deltas.interleave(text, ranks, diff.map(lambda v: deltas.signed(v, digits)))
+        footer = ("" if fmt == "md" else "% ") + deltas.summary(diff, spread, tolerance) + "\n"
+    return (_to_markdown(text, ranks) if fmt == "md" else _to_latex(text, ranks)) + footer
 
 
 def _select_dataset(records: list[RunRecord], dataset: str | None) -> list[RunRecord]:
