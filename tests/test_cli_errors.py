@@ -109,7 +109,8 @@ def test_every_run_flag_is_a_config_key_and_reaches_the_request_or_the_options(t
     from unic_bench.run.spec import RunRequest
 
     option_keys = {f.metadata.get("flag", f.name) for f in fields(RunOptions)}
-    assert config_keys() - set(RunRequest.model_fields) - option_keys <= {"seed"}  # seed folds into seeds
+    # seed folds into seeds; suite/skip_missing pick the datasets (cli/sweep.run_suite) before a request exists
+    assert config_keys() - set(RunRequest.model_fields) - option_keys <= {"seed", "suite", "skip_missing"}
     options = RunOptions.from_values({"results": str(tmp_path), "workers": 3, "device": "cpu", "data_root": None})
     assert (options.results_dir, options.num_workers, options.device, options.data_root) == (tmp_path, 3, "cpu", None)
     assert RunOptions.from_values({}) == RunOptions()

@@ -281,7 +281,7 @@ def sweep(
         sweep_id=expansion.sweep_id,
         name=expansion.name,
         source=expansion.source,
-        launcher=launcher,  # type: ignore[arg-type]
+        launcher=launcher,
         settings=settings,
         options=options,
         specs=expansion.specs,
