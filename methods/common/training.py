@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import os
 import pickle
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,7 +35,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from unic_bench.api.component import ParamsModel
 from unic_bench.api.taskdata import RunContext, TaskData
+from unic_bench.atomic import atomic_write
 from unic_bench.errors import BenchError
+from unic_bench.methods.common.limits import check_trainable_size
 
 Finetune = Literal["auto", "none", "last-block"]
 CHECKPOINT_NAME = "training.pt"
@@ -210,6 +213,10 @@ class Trainer:
     extra_state: nn.Module | None = None  # saved and restored but not optimised (EMA teacher)
 
     def __post_init__(self) -> None:
+        images = self.encoder.data.images
+        check_trainable_size(
+            self.modules, self.encoder.tail, self.encoder.train_features.shape[1], images.backbone if images else None
+        )
         self.modules.to(self.encoder.device)
         if self.extra_state is not None:
             self.extra_state.to(self.encoder.device)
@@ -296,10 +303,10 @@ class Trainer:
         path = self._path()
         if path is None:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        torch.save(self._state(epochs_done), tmp)
-        os.replace(tmp, path)  # a crash mid-write leaves the previous epoch's checkpoint intact
+        state = self._state(epochs_done)
+        # temp file + rename: a crash, a full disk or a SIGTERM mid-write leaves the previous
+        # epoch's checkpoint intact and no temp file
+        atomic_write(path, lambda fh: torch.save(state, fh))
 
     def _resume(self) -> int:
         """Epochs already done, restoring everything from the checkpoint when one exists."""
@@ -320,4 +327,7 @@ class Trainer:
             raise BenchError(f"checkpoint '{path}' cannot be resumed ({reason}); delete it to start over") from None
         self.step = int(state["step"])
         self.ctx.log[:] = state["log"]
-        return int(state["epochs_done"])
+        done = int(state["epochs_done"])
+        self.ctx.resumed_from_epoch = done
+        print(f"unic-bench: resuming from checkpoint '{path}' ({done} of {self.params.epochs} epochs done)", file=sys.stderr)
+        return done

@@ -28,6 +28,7 @@ from unic_bench.api.component import Task
 from unic_bench.api.hookspecs import hookimpl
 from unic_bench.api.method import Method
 from unic_bench.api.taskdata import Prediction, RunContext, TaskData
+from unic_bench.errors import BenchError
 from unic_bench.methods.common.heads import Activation, HeadKind, build_head
 from unic_bench.methods.common.training import Encoder, Trainer, TrainParams, resolve_finetune, seeded
 from unic_bench.methods.unic.mining import MinedNeighbors, diagnostics, mine, paper_defaults
@@ -130,6 +131,10 @@ class UNIC(Method[UNICParams]):
         defaults = paper_defaults(data.dataset, data.task, n, k)  # App. A.10, or derived from N and K
         tau1, tau2, eta = p.tau1 or defaults.tau1, p.tau2 or defaults.tau2, p.eta or defaults.eta
         from_defaults = [name for name in ("tau1", "tau2", "eta") if getattr(p, name) is None]
+        if tau1 > n:
+            raise BenchError(
+                f"UNIC's tau1={tau1} must be in [1, N={n}]: the positives are the tau1 nearest of the N train images, self included"
+            )
         mined = mine(data.train.features, tau1, tau2, eta, p.metric, ctx.device, ctx.seed)
 
         encoder = Encoder(data, resolve_finetune(p.finetune, data), ctx.device, p.workers)
