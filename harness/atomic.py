@@ -99,10 +99,21 @@ def _stage(path: Path, write: Writer) -> Path:
             os.fsync(fh.fileno())
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.errno in PLACE_ERRNOS:
-            raise place_error(path, exc) from None
+        refused = _place_cause(exc)
+        if refused is not None:
+            raise place_error(path, refused) from None
         raise
     return Path(tmp)
+
+
+def _place_cause(exc: BaseException | None) -> OSError | None:
+    """The file system's refusal behind ``exc``, also when a writer re-raised it as something
+    else (``torch.save`` turns ENOSPC into a RuntimeError of its zip writer)."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in PLACE_ERRNOS:
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def atomic_write(path: Path, write: Writer) -> None:

@@ -49,8 +49,9 @@ from unic_bench.api.hookspecs import hookimpl
 from unic_bench.api.method import Method
 from unic_bench.api.taskdata import Prediction, RunContext, TaskData
 from unic_bench.methods.common.heads import DINOHead
+from unic_bench.methods.common.limits import seeded_head
 from unic_bench.methods.common.neighbors import knn
-from unic_bench.methods.common.training import Encoder, Finetune, Trainer, TrainParams, resolve_finetune, seeded
+from unic_bench.methods.common.training import Encoder, Finetune, Trainer, TrainParams, resolve_finetune
 
 
 class TEMIParams(TrainParams):
@@ -175,10 +176,13 @@ class TEMI(Method[TEMIParams]):
 
         mode = resolve_finetune(p.finetune, data)
         encoder = Encoder(data, mode, ctx.device, p.workers)
-        with seeded(ctx.seed):
-            student = nn.ModuleList(
+        student = seeded_head(
+            lambda: nn.ModuleList(
                 DINOHead(data.train.features.shape[1], num_clusters, p.hidden, p.bottleneck) for _ in range(p.num_heads)
-            )
+            ),
+            ctx.seed,
+            data,
+        )
         teacher = Teacher(student, num_clusters)
         total_steps = p.epochs * (n // batch)
 

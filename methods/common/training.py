@@ -37,7 +37,6 @@ from unic_bench.api.component import ParamsModel
 from unic_bench.api.taskdata import RunContext, TaskData
 from unic_bench.atomic import atomic_write
 from unic_bench.errors import BenchError
-from unic_bench.methods.common.limits import check_trainable_size
 
 Finetune = Literal["auto", "none", "last-block"]
 CHECKPOINT_NAME = "training.pt"
@@ -213,10 +212,6 @@ class Trainer:
     extra_state: nn.Module | None = None  # saved and restored but not optimised (EMA teacher)
 
     def __post_init__(self) -> None:
-        images = self.encoder.data.images
-        check_trainable_size(
-            self.modules, self.encoder.tail, self.encoder.train_features.shape[1], images.backbone if images else None
-        )
         self.modules.to(self.encoder.device)
         if self.extra_state is not None:
             self.extra_state.to(self.encoder.device)
