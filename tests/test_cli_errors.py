@@ -202,54 +202,54 @@ def test_bad_input_table(bad: Bad, cli: Any, places: Places) -> None:
     assert bad.caches_valid_features or not [f for f in left if f.suffix != ".lock"], left
 
 
-@pytest.mark.parametrize(
-    "args,expected",
-    [
-        (
-            ["run", "--method", "kmean", "--backbone", "pixels", "--dataset", "digits"],
-            "unknown method 'kmean'; did you mean 'kmeans'",
-        ),
-        (
-            ["run", "--method", "kmeans", "--backbone", "pixel", "--dataset", "digits"],
-            "unknown backbone 'pixel'; did you mean 'pixels'",
-        ),
-        (
-            ["run", "--method", "kmeans", "--backbone", "pixels", "--dataset", "digit"],
-            "unknown dataset 'digit'; did you mean 'digits'",
-        ),
-        (
-            ["run", "--method", "ss-kmeans", "--backbone", "pixels", "--dataset", "digits"],
-            "method 'ss-kmeans' does not support task 'clustering' (it supports: gcd)",
-        ),
-        (
-            [*BASE, "--task", "segmentation"],
-            "invalid value 'segmentation' for parameter 'task' of the run spec: Input should be 'clustering' or 'gcd'",
-        ),
-        ([*BASE, "--set", "n_inits=3"], "unknown parameter 'n_inits' for method 'kmeans' (valid: n_init=10"),
-        ([*BASE, "--set", "n_init=many"], "invalid value 'many' for parameter 'n_init' of method 'kmeans'"),
-        ([*BASE, "--set", "n_init=0"], "invalid value 0 for parameter 'n_init'"),
-        ([*BASE, "--set", "normalize=cosine"], "'l2' or 'standardize'"),
-        ([*BASE, "--set", "n_init"], "invalid --set 'n_init': expected key=value"),
-        ([*BASE, "--set", "dataset.size=3"], "unknown parameter 'size' for dataset 'digits'"),
-        ([*BASE, "--seeds", "0,one"], "invalid seeds '0,one'"),
-        ([*BASE, "--seed", "1.5"], "invalid seeds '1.5'"),
-        ([*BASE, "--seed", "1", "--seeds", "2,3"], "give --seed or --seeds, not both"),
-        ([*BASE, "--overwrite", "sometimes"], "unknown --overwrite value 'sometimes'"),
-        ([*BASE, "--device", "tpu"], "invalid --device 'tpu' (valid: auto, cpu, cuda, cuda:N)"),
-        ([*BASE, "--data-root", "/no/such/folder"], "data root '/no/such/folder' does not exist"),
-        ([*BASE, "--gcd-metric", "v3"], "invalid value 'v3' for parameter 'gcd_metric'"),
-        (
-            ["run", "--method", "kmeans", "--backbone", "pixels", "--dataset", "synthetic"],
-            "backbone 'pixels' takes image inputs but dataset 'synthetic' provides features (valid backbones: identity)",
-        ),
-        (["run", "--backbone", "pixels", "--dataset", "digits"], "missing --method"),
-        ([*BASE, "--config", "/no/such.yaml"], "config file '/no/such.yaml' does not exist"),
-        (["list", "models"], "unknown list kind 'models'"),
-        (["table", "--layout", "table9"], "unknown layout 'table9'"),
-        (["table", "--format", "html"], "unknown format 'html'"),
-        (["run", "--method", "kmeans", "--bogus-flag"], "No such option: --bogus-flag"),
-    ],
-)
+SIMPLE_BAD_INPUTS: list[tuple[list[str], str]] = [
+    (
+        ["run", "--method", "kmean", "--backbone", "pixels", "--dataset", "digits"],
+        "unknown method 'kmean'; did you mean 'kmeans'",
+    ),
+    (
+        ["run", "--method", "kmeans", "--backbone", "pixel", "--dataset", "digits"],
+        "unknown backbone 'pixel'; did you mean 'pixels'",
+    ),
+    (
+        ["run", "--method", "kmeans", "--backbone", "pixels", "--dataset", "digit"],
+        "unknown dataset 'digit'; did you mean 'digits'",
+    ),
+    (
+        ["run", "--method", "ss-kmeans", "--backbone", "pixels", "--dataset", "digits"],
+        "method 'ss-kmeans' does not support task 'clustering' (it supports: gcd)",
+    ),
+    (
+        [*BASE, "--task", "segmentation"],
+        "invalid value 'segmentation' for parameter 'task' of the run spec: Input should be 'clustering' or 'gcd'",
+    ),
+    ([*BASE, "--set", "n_inits=3"], "unknown parameter 'n_inits' for method 'kmeans' (valid: n_init=10"),
+    ([*BASE, "--set", "n_init=many"], "invalid value 'many' for parameter 'n_init' of method 'kmeans'"),
+    ([*BASE, "--set", "n_init=0"], "invalid value 0 for parameter 'n_init'"),
+    ([*BASE, "--set", "normalize=cosine"], "'l2' or 'standardize'"),
+    ([*BASE, "--set", "n_init"], "invalid --set 'n_init': expected key=value"),
+    ([*BASE, "--set", "dataset.size=3"], "unknown parameter 'size' for dataset 'digits'"),
+    ([*BASE, "--seeds", "0,one"], "invalid seeds '0,one'"),
+    ([*BASE, "--seed", "1.5"], "invalid seeds '1.5'"),
+    ([*BASE, "--seed", "1", "--seeds", "2,3"], "give --seed or --seeds, not both"),
+    ([*BASE, "--overwrite", "sometimes"], "unknown --overwrite value 'sometimes'"),
+    ([*BASE, "--device", "tpu"], "invalid --device 'tpu' (valid: auto, cpu, cuda, cuda:N)"),
+    ([*BASE, "--data-root", "/no/such/folder"], "data root '/no/such/folder' does not exist"),
+    ([*BASE, "--gcd-metric", "v3"], "invalid value 'v3' for parameter 'gcd_metric'"),
+    (
+        ["run", "--method", "kmeans", "--backbone", "pixels", "--dataset", "synthetic"],
+        "backbone 'pixels' takes image inputs but dataset 'synthetic' provides features (valid backbones: identity)",
+    ),
+    (["run", "--backbone", "pixels", "--dataset", "digits"], "missing --method"),
+    ([*BASE, "--config", "/no/such.yaml"], "config file '/no/such.yaml' does not exist"),
+    (["list", "models"], "unknown list kind 'models'"),
+    (["table", "--layout", "table9"], "unknown layout 'table9'"),
+    (["table", "--format", "html"], "unknown format 'html'"),
+    (["run", "--method", "kmeans", "--bogus-flag"], "No such option: --bogus-flag"),
+]
+
+
+@pytest.mark.parametrize("args,expected", SIMPLE_BAD_INPUTS)
 def test_bad_input_is_one_line_exit_2(args: list[str], expected: str, cli: Any, tmp_path: Path) -> None:
     results = tmp_path / "results"
     result = cli(*args, "--results", str(results)) if args[0] == "run" else cli(*args)
