@@ -74,9 +74,10 @@ def _sigterm_unwinds() -> Iterator[None]:
     signal.signal(signal.SIGTERM, raise_terminated)
     try:
         yield
-    except _Terminated:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)  # die of the signal, as without us (exit status 143 / -15)
+    except BaseException as exc:
+        if _in_chain(exc, lambda e: isinstance(e, _Terminated)) is not None:  # also when a writer wrapped it
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)  # die of the signal, as without us (exit status 143 / -15)
         raise
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -99,19 +100,21 @@ def _stage(path: Path, write: Writer) -> Path:
             os.fsync(fh.fileno())
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        refused = _place_cause(exc)
-        if refused is not None:
+        refused = _in_chain(exc, lambda e: isinstance(e, OSError) and e.errno in PLACE_ERRNOS)
+        if isinstance(refused, OSError) and _in_chain(exc, lambda e: isinstance(e, _Terminated)) is None:
             raise place_error(path, refused) from None
         raise
     return Path(tmp)
 
 
-def _place_cause(exc: BaseException | None) -> OSError | None:
-    """The file system's refusal behind ``exc``, also when a writer re-raised it as something
-    else (``torch.save`` turns ENOSPC into a RuntimeError of its zip writer)."""
-    while exc is not None:
-        if isinstance(exc, OSError) and exc.errno in PLACE_ERRNOS:
+def _in_chain(exc: BaseException | None, match: Callable[[BaseException], bool]) -> BaseException | None:
+    """The first exception in ``exc``'s cause/context chain that ``match``es: a writer may re-raise
+    the real reason as something else (``torch.save`` turns ENOSPC into a zip-writer RuntimeError)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if match(exc):
             return exc
+        seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return None
 

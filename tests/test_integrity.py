@@ -128,7 +128,7 @@ def test_full_disk_is_one_line_and_leaves_nothing(cli: Any, tiny_disk: Path, arg
 
 
 SIGTERM_DURING_CHECKPOINT = """
-import os, signal, sys, torch
+import os, signal, sys, time, torch
 sys.path.insert(0, {tests!r})
 from factories import clustering_data, synthetic
 from unic_bench.api.taskdata import RunContext
@@ -136,6 +136,13 @@ from unic_bench.methods.unic import UNIC
 
 real_save = torch.save
 def save_then_sigterm(obj, fh, *args, **kwargs):
+    if {wrapped!r}:  # half a file, then the signal while the writer runs; it re-raises as its own error
+        fh.write(b"PK half a zip")
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        except BaseException as exc:
+            raise RuntimeError("zip writer failed") from exc
     real_save(obj, fh, *args, **kwargs)  # the temp file is complete on disk, not yet renamed
     os.kill(os.getpid(), signal.SIGTERM)
 torch.save = save_then_sigterm
@@ -145,9 +152,10 @@ print("not reached")
 """
 
 
-def test_sigterm_during_checkpoint_write_leaves_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("wrapped", [False, True], ids=["after-save", "mid-save"])
+def test_sigterm_during_checkpoint_write_leaves_nothing(tmp_path: Path, wrapped: bool) -> None:
     ckpt = tmp_path / "ckpt"
-    script = SIGTERM_DURING_CHECKPOINT.format(tests=str(Path(__file__).parent), ckpt=str(ckpt))
+    script = SIGTERM_DURING_CHECKPOINT.format(tests=str(Path(__file__).parent), ckpt=str(ckpt), wrapped=wrapped)
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == -signal.SIGTERM, proc.stderr  # died of the signal, as without the handler
     assert "not reached" not in proc.stdout
@@ -254,3 +262,28 @@ def test_skip_bad_skips_unreadable_images_with_a_warning(cli: Any, tmp_path: Pat
     assert result.code == 0, result.err
     assert "skipping 1 unreadable image(s)" in result.err and "a/broken.png" in result.err
     assert only_record(tmp_path / "r").n_eval == 6
+
+
+def test_array_datasets_are_keyed_by_their_files(tmp_path: Path) -> None:
+    """CIFAR's batches replaced in place (same names, same row ids) change the split's fingerprint."""
+    from dataset_trees import make_cifar10
+
+    from unic_bench.datasets.cifar import Cifar10
+
+    make_cifar10(tmp_path, np.arange(4), np.arange(2))
+    before = Cifar10().load(tmp_path, None).splits
+    batch = tmp_path / "cifar-10-batches-py" / "data_batch_3"
+    stat = batch.stat()
+    os.utime(batch, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
+    after = Cifar10().load(tmp_path, None).splits
+    assert before["train"].manifest == after["train"].manifest  # the row ids alone cannot tell
+    assert before["train"].fingerprint != after["train"].fingerprint
+    assert before["test"].fingerprint == after["test"].fingerprint
+
+
+@pytest.mark.parametrize("flag,value", [("--batch-size", "0"), ("--workers", "-1")])
+def test_bad_loader_flags_are_refused_on_a_warm_cache(cli: Any, tmp_path: Path, flag: str, value: str) -> None:
+    assert cli(*DIGITS_KMEANS, "--results", str(tmp_path / "warm")).code == 0
+    result = cli(*DIGITS_KMEANS, "--results", str(tmp_path / "r"), flag, value)
+    assert result.code == 2 and f"invalid {flag} {value}" in result.err
+    assert not (tmp_path / "r").exists()
