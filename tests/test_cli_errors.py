@@ -182,6 +182,26 @@ BAD_INPUTS = [
         "150,528-d inputs would have 308M parameters, over the limit of 200M (checkpoint ~3.7 GB per epoch): use a pretrained backbone",
         caches_valid_features=True,
     ),
+    # more of what a new user tries (most were one line already; kept so the count covers them)
+    Bad("file as --data-root", lambda p: [*BASE, "--data-root", str(p.file("d"))], "d' does not exist or is not a folder"),
+    Bad("missing --splits-dir", _flags(*BASE, "--splits-dir", "/no/such/lists"), "--splits-dir '/no/such/lists' does not exist"),
+    Bad("config not YAML", lambda p: ["run", "--config", str(p.file("c.yaml", b"a: ["))], "c.yaml' is not valid YAML"),
+    Bad("--weights for pixels", lambda p: [*BASE, "--weights", str(p.file("w.pt"))], "backbone 'pixels' has no pretrained weights"),
+    Bad("UNIC tau2 > N-1", _flags("run", "--method", "unic", "--backbone", "pixels", "--dataset", "digits", "--set", "tau2=5000"),
+        "tau2=5000 must be in [1, N-1=1796]", caches_valid_features=True),
+    Bad("SCAN k=0", _flags("run", "--method", "scan", "--backbone", "pixels", "--dataset", "digits", "--set", "k=0"),
+        "invalid value 0 for parameter 'k' of method 'scan'"),
+    Bad("skip_bad not a bool", lambda p: [*FOLDER, "--data-root", str(p.folder("data", {"a": 2, "b": 2})), "--set", "dataset.skip_bad=maybe"],
+        "invalid value 'maybe' for parameter 'skip_bad' of dataset 'folder'"),
+    Bad("skip_bad for digits", _flags(*BASE, "--set", "dataset.skip_bad=true"), "unknown parameter 'skip_bad' for dataset 'digits'"),
+    Bad("flat folder, num_clusters=1", lambda p: [*FOLDER, "--data-root", str(p.folder("flat", {"": 3})), "--set", "num_clusters=1"],
+        "invalid value 1 for parameter 'num_clusters' of dataset 'folder'"),
+    Bad("demo seeds repeated", _flags("demo", "--seeds", "0,0"), "seed 0 is given more than once"),
+    Bad("demo seed negative", _flags("demo", "--seeds", "-1"), "invalid seed -1"),
+    Bad("extract with a method param", _flags("extract", "--backbone", "pixels", "--dataset", "digits", "--set", "n_init=3"),
+        "invalid --set 'n_init' for extract"),
+    Bad("fetch-weights pixels", _flags("fetch-weights", "pixels"), "backbone 'pixels' has no official weights to fetch"),
+    Bad("table7 without a dataset", _flags("table", "--layout", "table7", "--with-paper"), "layout 'table7' needs a dataset"),
 ]  # fmt: skip
 
 

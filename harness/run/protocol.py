@@ -61,6 +61,8 @@ class RunOptions:
             raise BenchError(f"invalid --batch-size {self.batch_size}: must be an integer >= 1")
         if self.num_workers < 0:
             raise BenchError(f"invalid --workers {self.num_workers}: must be an integer >= 0 (0 = load in the main process)")
+        if self.splits_dir is not None and not Path(self.splits_dir).is_dir():
+            raise BenchError(f"--splits-dir '{self.splits_dir}' does not exist or is not a folder")
 
     def check_outputs(self, results: bool = True) -> None:
         """The results folder (when this job writes records) and the feature cache must be writable."""
