@@ -116,7 +116,7 @@ def image_split(
     the folder that the relative image paths ``ids`` are in. ``ids`` go into the cache manifest;
     ``keep_ids`` also stores them in the split, so assignments are written out by name.
     The split's fingerprint (feature-cache key) covers the image files, or for arrays the
-    ``source_files`` they were read from.
+    ``source_files`` they were read from. ``unreadable_hint`` ends the error for a corrupt file.
     """
     arrays = isinstance(source, np.ndarray)
     test, description = image_transform(input_config, train=False, pre_resize=pre_resize, native_ok=arrays)
