@@ -23,6 +23,7 @@ import pytest  # noqa: E402  (tests' helpers raise pytest.skip for places that n
 from test_cli_errors import BAD_INPUTS, SIMPLE_BAD_INPUTS, Places  # noqa: E402
 
 CLI = [sys.executable, "-c", "from unic_bench.cli.app import main; main()"]
+TIMEOUT_S = 300
 
 
 def probe(args: list[str], expected: str, tmp: Path) -> str | None:
@@ -31,7 +32,10 @@ def probe(args: list[str], expected: str, tmp: Path) -> str | None:
         args = [*args, "--results", str(tmp / "results")]
     env = {**os.environ, "UNIC_BENCH_CACHE": str(tmp / "cache"), "OMP_NUM_THREADS": "1"}
     env.pop("UNIC_BENCH_DATA", None)
-    proc = subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, timeout=600)
+    try:
+        proc = subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return f"still running after {TIMEOUT_S} s (the input was not refused)"
     err = proc.stderr
     problems = [
         f"exit {proc.returncode}" if proc.returncode != 2 else "",
