@@ -69,7 +69,8 @@ class _Cifar(DiskDataset):
         splits = {}
         for split, files in (("train", self.train_files), ("test", self.test_files)):
             images, labels, ids = read_batches(base, files, self.label_keys())
-            splits[split] = image_split(split, images, self.labels(labels), ids, input_config)
+            sources = [base / f for f in files]
+            splits[split] = image_split(split, images, self.labels(labels), ids, input_config, source_files=sources)
         return DatasetSplits(names, splits, ("train", "test"), "train" if self.old_classes else None, self.old_classes)
 
     def label_keys(self) -> tuple[str, ...]:

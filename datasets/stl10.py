@@ -59,12 +59,15 @@ class Stl10(DiskDataset):
             labels = np.fromfile(base / f"{split}_y.bin", dtype=np.uint8).astype(np.int64) - 1
             if len(labels) != len(images):
                 raise BenchError(f"dataset 'stl10': {split}_y.bin has {len(labels)} labels for {len(images)} images in '{base}'")
-            splits[split] = image_split(split, images, labels, [f"{split}:{i}" for i in range(len(labels))], input_config)
+            ids = [f"{split}:{i}" for i in range(len(labels))]
+            sources = [base / f"{split}_X.bin", base / f"{split}_y.bin"]
+            splits[split] = image_split(split, images, labels, ids, input_config, source_files=sources)
         fit = "train"
         if extra:
             unlabeled = read_images(base / "unlabeled_X.bin")
             none = np.full(len(unlabeled), -1, dtype=np.int64)
-            rest = image_split("unlabeled", unlabeled, none, [f"unlabeled:{i}" for i in range(len(none))], input_config)
+            ids = [f"unlabeled:{i}" for i in range(len(none))]
+            rest = image_split("unlabeled", unlabeled, none, ids, input_config, source_files=[base / "unlabeled_X.bin"])
             fit = "train+unlabeled"
             splits[fit] = concat_splits(fit, splits["train"], rest)
         return DatasetSplits(names, splits, (fit, "test"))
@@ -83,6 +86,7 @@ def concat_splits(name: str, *parts: Split) -> Split:
         manifest=manifest_of([p.manifest for p in parts]),
         transform=parts[0].transform,
         train_samples=train,
+        fingerprint=manifest_of([p.fingerprint for p in parts]),
     )
 
 

@@ -52,8 +52,9 @@ from unic_bench.api.component import Task
 from unic_bench.api.hookspecs import hookimpl
 from unic_bench.api.method import Method
 from unic_bench.api.taskdata import Prediction, RunContext, TaskData
+from unic_bench.methods.common.limits import seeded_head
 from unic_bench.methods.common.neighbors import knn
-from unic_bench.methods.common.training import Encoder, Finetune, Trainer, TrainParams, resolve_finetune, seeded
+from unic_bench.methods.common.training import Encoder, Finetune, Trainer, TrainParams, resolve_finetune
 
 EPS = 1e-8  # losses.py: probabilities are clamped at 1e-8 inside the entropy
 LOG_FLOOR = -100.0  # nn.BCELoss clamps log(x) at -100
@@ -216,8 +217,7 @@ class SCAN(Method[SCANParams]):
         neighbors = knn(data.train.features, k + 1, "cosine", ctx.device)[1].to(ctx.device)
 
         encoder = Encoder(data, mode, ctx.device, p.workers)
-        with seeded(ctx.seed):
-            heads = Heads(data.train.features.shape[1], data.num_classes, p.heads_for(mode))
+        heads = seeded_head(lambda: Heads(data.train.features.shape[1], data.num_classes, p.heads_for(mode)), ctx.seed, data)
 
         def objective(rows: torch.Tensor, embeddings: torch.Tensor) -> dict[str, torch.Tensor]:
             b, m, d = embeddings.shape

@@ -52,16 +52,9 @@ from unic_bench.api.hookspecs import hookimpl
 from unic_bench.api.method import Method
 from unic_bench.api.taskdata import Prediction, RunContext, TaskData
 from unic_bench.methods.common.heads import DINOHead
+from unic_bench.methods.common.limits import seeded_head
 from unic_bench.methods.common.neighbors import knn
-from unic_bench.methods.common.training import (
-    Encoder,
-    Finetune,
-    Trainer,
-    TrainParams,
-    cosine_schedule,
-    resolve_finetune,
-    seeded,
-)
+from unic_bench.methods.common.training import Encoder, Finetune, Trainer, TrainParams, cosine_schedule, resolve_finetune
 
 
 class TEMIParams(TrainParams):
@@ -183,9 +176,12 @@ class TEMI(Method[TEMIParams]):
 
         mode = resolve_finetune(p.finetune, data)
         encoder = Encoder(data, mode, ctx.device, p.workers)
-        with seeded(ctx.seed):
-            heads = [DINOHead(data.train.features.shape[1], num_clusters, p.hidden, p.bottleneck) for _ in range(p.num_heads)]
-        student = nn.ModuleList(heads)
+        in_dim = data.train.features.shape[1]
+        student = seeded_head(
+            lambda: nn.ModuleList(DINOHead(in_dim, num_clusters, p.hidden, p.bottleneck) for _ in range(p.num_heads)),
+            ctx.seed,
+            data,
+        )
         teacher = Teacher(student, num_clusters)
         steps_per_epoch = n // batch  # drop_last
         # train_main.py momentum_schedule: cosine from momentum_teacher to max_momentum_teacher, per iteration
@@ -202,7 +198,7 @@ class TEMI(Method[TEMIParams]):
         def after_step(it: int) -> None:
             teacher.follow(student, float(momentum[it]))
 
-        prototypes = [prm for head in heads for prm in head.last_layer.parameters()]
+        prototypes = [prm for name, prm in student.named_parameters() if ".last_layer." in name]  # DINOHead.last_layer
         trainer = Trainer(
             encoder,
             {"student": student},

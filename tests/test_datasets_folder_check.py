@@ -51,7 +51,7 @@ def test_flat_folder_writes_assignments_and_no_metrics(cli: Any, tmp_path: Path)
     assert out.code == 0, out.err
     assert "no metrics" in out.out
     record = read_record(next((tmp_path / "r" / "runs").rglob("*.json")))
-    assert record is not None and record.metrics == {} and record.note and record.spec.dataset_params == {"num_clusters": 2}  # type: ignore[union-attr]
+    assert record is not None and record.metrics == {} and record.note and record.spec.dataset_params["num_clusters"] == 2  # type: ignore[union-attr]
     rows = list(csv.DictReader(next((tmp_path / "r" / "runs").rglob("*.csv")).open()))
     clusters = {r["file"]: int(r["cluster"]) for r in rows}
     assert sorted(clusters) == ["x1.jpg", "x2.jpg", "y1.jpg", "y2.jpg", "y3.jpg"]

@@ -16,6 +16,7 @@ with ``strict=False``).
 from __future__ import annotations
 
 import os
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,13 +132,21 @@ class PackageWeights(WeightSource):
 
 
 def read_checkpoint(path: Path) -> Any:
-    """The object stored in ``path``; pickles may hold only tensors, containers and ``argparse.Namespace``."""
+    """The object stored in ``path``; pickles may hold only tensors, containers and ``argparse.Namespace``.
+
+    Anything else (a text file, a pickle that would run code) is one line of ours: torch's own
+    refusal spans lines and advises ``weights_only=False``, which is exactly what must not be done
+    with a file of unknown origin, and its pickle-protocol warning is noise here.
+    """
     import argparse
     import pickle
+    import warnings
 
     import torch
 
     path = Path(path)
+    if path.is_dir():
+        raise BenchError(f"weights file '{path}' is a folder; give the weights file itself")
     if not path.is_file():
         raise BenchError(f"weights file '{path}' does not exist")
     if path.suffix == ".safetensors":
@@ -149,17 +158,20 @@ def read_checkpoint(path: Path) -> Any:
         except SafetensorError as exc:
             raise BenchError(f"cannot read weights file '{path}': {exc}") from None
     try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
+        with warnings.catch_warnings(), torch.serialization.safe_globals([argparse.Namespace]):
+            warnings.simplefilter("ignore")
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        what = f"the Python object {found.group(1)}" if found else "content other than tensors"
         raise BenchError(
-            f"refusing to load '{path}': it is not a plain weights file (torch.load weights_only=True: {first})"
+            f"refusing to load '{path}': not a plain weights file (it holds {what}, which is never unpickled from disk); "
+            "give a state-dict .pt/.pth or a .safetensors file"
         ) from None
-    except (RuntimeError, EOFError, OSError) as exc:
-        raise BenchError(
-            f"cannot read weights file '{path}': {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-        ) from None
+    except Exception as exc:  # a text file, a truncated zip, ...: torch raises KeyError, RuntimeError, EOFError
+        informative = isinstance(exc, (RuntimeError, OSError)) and str(exc).strip()
+        detail = f" ({str(exc).strip().splitlines()[0]})" if informative else ""
+        raise BenchError(f"cannot read weights file '{path}': not a torch or safetensors weights file{detail}") from None
 
 
 def load_strict(model: torch.nn.Module, state_dict: dict[str, torch.Tensor], source: str, assign: bool = False) -> None:

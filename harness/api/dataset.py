@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from abc import abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -28,6 +29,9 @@ class Split:
     finetune; ``None`` means the dataset has none and ``samples`` serve both. A label of -1 means
     unknown (the user's unlabelled images): such items are clustered but never scored. ``ids``
     name the items (the user's file names) where the assignments should be written out by name.
+    ``fingerprint`` identifies the data read from disk (:func:`files_fingerprint`: the folder and
+    each file's size and mtime); it joins the cache key, so replaced files are re-extracted.
+    Empty for data that cannot change under the same manifest (embedded, or hashed in it).
     """
 
     name: str
@@ -37,6 +41,7 @@ class Split:
     transform: str
     train_samples: torch.utils.data.Dataset | None = None
     ids: tuple[str, ...] | None = None
+    fingerprint: str = ""
 
     def __len__(self) -> int:
         return int(len(self.labels))
@@ -70,6 +75,23 @@ class Dataset(Component[P]):
     @abstractmethod
     def load(self, root: Path | None, input_config: InputConfig | None) -> DatasetSplits:
         """Read the standard on-disk layout under ``root`` and prepare inputs for the backbone."""
+
+    def data_identity(self, root: Path | None) -> str | None:
+        """For data from a user's own path (``folder``): a fingerprint of it that joins the run id
+        (``RunSpec.data_fingerprint``), so records of different data never collide. ``None`` (the
+        default) for datasets whose name and params identify the data."""
+        return None
+
+
+def files_fingerprint(base: Path, files: Iterable[str | Path]) -> str:
+    """A short hash of where data lives and what is there now: ``base`` resolved, and each file's
+    name, size and mtime (one ``stat`` per file, no reading: cheap next to decoding the images)."""
+    root = str(Path(base).resolve())
+    entries = []
+    for name in files:
+        stat = os.stat(os.path.join(root, name))
+        entries.append(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}")
+    return hashlib.sha256("\n".join([root, *entries]).encode()).hexdigest()[:16]
 
 
 def manifest_of(*arrays: np.ndarray | Sequence[str]) -> str:

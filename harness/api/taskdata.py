@@ -104,6 +104,7 @@ class RunContext:
     checkpoint_dir: Path | None = None
     progress: Progress = no_progress
     log: list[dict[str, Any]] = field(default_factory=list)
+    resumed_from_epoch: int | None = None  # set by a trainer that resumed from a checkpoint; stored in the record
 
     def log_epoch(self, epoch: int, **values: float) -> None:
         """Record one epoch's loss terms; they are stored in the run record."""

@@ -166,21 +166,26 @@ def _run_and_report(values: dict[str, Any]) -> None:
     options = RunOptions.from_values(values, progress=rich_progress)
     host = get_host()
     request = RunRequest.build({k: v for k, v in values.items() if k in RunRequest.model_fields})
-    _print_outcomes(run_specs(resolve(request, host), options, host))
+    console = _console()
+    outcomes = run_specs(resolve(request, host), options, host, on_outcome=lambda out: _print_outcome(console, out))
+    _print_summary(console, outcomes)
 
 
-def _print_outcomes(outcomes: list[Any]) -> None:
+def _print_outcome(console: Any, out: Any) -> None:
+    """One seed's line, printed as soon as it finishes (a later seed's failure does not hide it)."""
+    metrics = "  ".join(f"{k} {v:.4f}" for k, v in out.record.metrics.items())
+    tag = " (existing record kept)" if out.reused else ""
+    tag += f" ({out.record.note})" if out.record.note else ""
+    tag += f" (resumed after epoch {out.record.resumed_from_epoch})" if out.record.resumed_from_epoch else ""
+    s = out.spec
+    console.print(
+        f"{s.method} | {s.backbone} | {s.dataset} | {s.task} | seed {s.seed}: {metrics}{tag}  -> {out.path}", highlight=False
+    )
+
+
+def _print_summary(console: Any, outcomes: list[Any]) -> None:
     import numpy as np
 
-    console = _console()
-    for out in outcomes:
-        metrics = "  ".join(f"{k} {v:.4f}" for k, v in out.record.metrics.items())
-        tag = " (existing record kept)" if out.reused else ""
-        tag += f" ({out.record.note})" if out.record.note else ""
-        s = out.spec
-        console.print(
-            f"{s.method} | {s.backbone} | {s.dataset} | {s.task} | seed {s.seed}: {metrics}{tag}  -> {out.path}", highlight=False
-        )
     if len(outcomes) > 1:
         keys = outcomes[0].record.metrics.keys()
         summary = "  ".join(
@@ -291,23 +296,29 @@ def table(
     tolerance: Annotated[
         Optional[float], typer.Option(help="--delta: count cells within this many points (default: the seed std).")
     ] = None,
+    show_n: Annotated[bool, typer.Option("--show-n/--no-show-n", help="Append (n=K), the seeds behind each cell.")] = True,
 ) -> None:
-    """Render a leaderboard (mean ± std over seeds, best bold, second underlined)."""
+    """Render a leaderboard (mean ± std over seeds, best bold, second underlined, n seeds per cell)."""
     from unic_bench.atomic import atomic_write
     from unic_bench.report.tables import render
+    from unic_bench.run.paths import check_writable_file
     from unic_bench.run.records import iter_records, paper_records
 
     chosen_layout = _check_choice("layout", layout, LAYOUTS)
     chosen_format = _check_choice("format", format_, FORMATS)
     if (delta or tolerance is not None) and not with_paper:
         raise BenchError("--delta and --tolerance compare with the paper: add --with-paper")
+    if output is not None:
+        check_writable_file(output, "table --output file")
     runs = Path(results) / "runs"
     records = list(iter_records([runs])) if runs.is_dir() else []
     if with_paper:
         records += paper_records(table=layout.removeprefix("table"))
     if not records:
         raise BenchError(f"no records under '{runs}' (run `unic-bench run ...` or `unic-bench demo`, or add --with-paper)")
-    text = render(records, chosen_layout, chosen_format, dataset=dataset, digits=digits, delta=delta, tolerance=tolerance)
+    text = render(
+        records, chosen_layout, chosen_format, dataset=dataset, digits=digits, delta=delta, tolerance=tolerance, show_n=show_n
+    )
     if output is None:
         typer.echo(text)
     else:

@@ -73,7 +73,7 @@ def _needs_or_exit(specs: list[RunSpec], host: PluginHost, options: JobOptions, 
 
 def run_suite(values: dict[str, Any], suite_name: str | None, skip_missing: bool) -> None:
     """``run --method M --backbone B [--task T]`` without ``--dataset``: the task's suite datasets."""
-    from unic_bench.cli.app import _print_outcomes
+    from unic_bench.cli.app import _console, _print_outcome, _print_summary
     from unic_bench.cli.progress import rich_progress
     from unic_bench.plugins.host import get_host
     from unic_bench.run.protocol import Runner
@@ -119,10 +119,11 @@ def run_suite(values: dict[str, Any], suite_name: str | None, skip_missing: bool
     run_opts = run_options(options)
     run_opts.overwrite = values.get("overwrite", "only-missing")
     run_opts.progress = rich_progress
-    outcomes = Runner(run_opts, host).run(specs)
+    console = _console()
+    outcomes = Runner(run_opts, host).run(specs, on_outcome=lambda out: _print_outcome(console, out))
     for dataset in datasets:  # mean ± std over the seeds of each dataset, never across datasets
         if group := [o for o in outcomes if o.spec.dataset == dataset]:
-            _print_outcomes(group)
+            _print_summary(console, group)
 
 
 def _settings(expansion: Expansion, flags: dict[str, Any], sbatch: list[str] | None) -> LauncherSettings:

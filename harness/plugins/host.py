@@ -24,7 +24,7 @@ from unic_bench.api import hookspecs
 from unic_bench.api.backbone import Backbone
 from unic_bench.api.dataset import Dataset
 from unic_bench.api.method import Method
-from unic_bench.errors import BenchError
+from unic_bench.errors import BenchError, did_you_mean
 from unic_bench.plugins.registry import Registry
 
 ENTRY_POINT_GROUP = "unic_bench"
@@ -81,6 +81,7 @@ class PluginHost:
         self._load_entry_points(disabled)
         for name, obj in extra_plugins:
             self._register(obj, name, "(registered in process)", "")
+        _warn_unknown_disabled(disabled)
         self.methods: Registry[Method] = Registry("method", Method)
         self.backbones: Registry[Backbone] = Registry("backbone", Backbone)
         self.datasets: Registry[Dataset] = Registry("dataset", Dataset)
@@ -149,6 +150,19 @@ class PluginHost:
                 added = self._command_app.registered_commands[before:]
                 info.registered["commands"] = [c.name or c.callback.__name__.replace("_", "-") for c in added]
         return self._command_app
+
+
+def _warn_unknown_disabled(disabled: set[str]) -> None:
+    """A name in ``UNIC_BENCH_DISABLE_PLUGINS`` that matches no plugin disables nothing: say so."""
+    known = {m.rsplit(".", 1)[-1] for m in BUILTIN_PLUGINS} | set(BUILTIN_PLUGINS)
+    known |= {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    for name in sorted(disabled - known):
+        valid = sorted(n for n in known if "." not in n)
+        print(
+            f"unic-bench: warning: {DISABLE_ENV} names '{name}', which is no plugin{did_you_mean(name, valid)} "
+            f"(plugins: {', '.join(valid)})",
+            file=sys.stderr,
+        )
 
 
 _HOST: PluginHost | None = None

@@ -57,8 +57,12 @@ def render(
     digits: int = 1,
     delta: bool = False,
     tolerance: float | None = None,
+    show_n: bool = False,
 ) -> str:
     """Render ``records`` as ``layout`` in ``fmt``; ``dataset`` picks Table 7's one dataset.
+
+    ``show_n`` appends ``(n=K)`` to each measured cell, the number of seeds its mean is over (a
+    seed whose record is missing or unreadable then shows; CSV always has an ``n`` column per cell).
 
     Raises :class:`BenchError` (one line) for an unknown layout/format, a missing or unknown
     Table 7 dataset, no records of the layout's task, or two configurations that would land
@@ -78,12 +82,12 @@ def render(
         raise BenchError(f"no {task} records to tabulate under layout '{layout}'")
     if layout == "table7":
         selected = _select_dataset(selected, dataset)
-    mean, std = _aggregate(selected, layout)
+    mean, std, count = _aggregate(selected, layout)
     if fmt == "csv":
         if delta:
             raise BenchError("--delta renders md or latex tables (csv holds the numbers: subtract the [paper] rows)")
-        return _to_csv(mean, std)
-    text = _cell_text(mean, std, digits, PLUS_MINUS[fmt])
+        return _to_csv(mean, std, count if show_n else None)
+    text = _cell_text(mean, std, digits, PLUS_MINUS[fmt], count if show_n else None)
     ranks = _ranks(mean, digits)
     footer = ""
     if delta:  # a "Δ vs paper" row under each measured row with a paper counterpart (report/deltas.py)
@@ -136,8 +140,9 @@ def _position(record: RunRecord, layout: str) -> tuple[tuple[str, str], str]:
     return (_method_label(record), _backbone_label(record)), record.display.dataset
 
 
-def _aggregate(records: list[RunRecord], layout: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Mean and std (percent) per cell, rows and columns in display order; NaN where missing."""
+def _aggregate(records: list[RunRecord], layout: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Mean, std (percent) and seed count per cell, rows and columns in display order; NaN where
+    missing (the count also for paper numbers, which are not seeds of ours)."""
     groups: dict[tuple[str, ...], list[RunRecord]] = {}
     for record in records:
         groups.setdefault(record.config_key, []).append(record)
@@ -146,9 +151,11 @@ def _aggregate(records: list[RunRecord], layout: str) -> tuple[pd.DataFrame, pd.
     for members in groups.values():
         row, column = _position(members[0], layout)
         for key, label in metrics:
-            mean, std = _mean_std([m.metrics.get(key, math.nan) for m in members], members[0].source == "paper")
-            rows.append((*row, column, label, mean, std))
-    long = pd.DataFrame(rows, columns=[*ROW_NAMES[layout], *COLUMN_NAMES[layout], "mean", "std"])
+            values = [m.metrics.get(key, math.nan) for m in members]
+            mean, std = _mean_std(values, members[0].source == "paper")
+            count = math.nan if members[0].source == "paper" else float(sum(math.isfinite(v) for v in values))
+            rows.append((*row, column, label, mean, std, count))
+    long = pd.DataFrame(rows, columns=[*ROW_NAMES[layout], *COLUMN_NAMES[layout], "mean", "std", "n"])
     long = long.set_index([*ROW_NAMES[layout], *COLUMN_NAMES[layout]])
     _check_unique_cells(long.index)
     columns = pd.MultiIndex.from_product(
@@ -160,7 +167,8 @@ def _aggregate(records: list[RunRecord], layout: str) -> tuple[pd.DataFrame, pd.
         names=ROW_NAMES[layout],
     )
     wide = long.unstack(list(COLUMN_NAMES[layout]))
-    return wide["mean"].reindex(index=index, columns=columns), wide["std"].reindex(index=index, columns=columns)
+    mean, std, count = (wide[part].reindex(index=index, columns=columns) for part in ("mean", "std", "n"))
+    return mean, std, count
 
 
 def _mean_std(values: list[float], paper: bool) -> tuple[float, float]:
@@ -200,10 +208,14 @@ def _shown(value: float, digits: int) -> str:
     return str(exact.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
 
 
-def _cell_text(mean: pd.DataFrame, std: pd.DataFrame, digits: int, plus_minus: str) -> pd.DataFrame:
-    """'mean ± std' as printed, '-' for a missing value."""
+def _cell_text(
+    mean: pd.DataFrame, std: pd.DataFrame, digits: int, plus_minus: str, count: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """'mean ± std' as printed (and ' (n=K)' when ``count`` is given), '-' for a missing value."""
     text = mean.map(lambda m: _shown(m, digits))
     spread = std.map(lambda s: "" if math.isnan(s) else f" {plus_minus} {_shown(s, digits)}")
+    if count is not None:
+        spread = spread + count.map(lambda k: "" if math.isnan(k) else f" (n={int(k)})")
     return text.where(mean.isna(), text + spread)
 
 
@@ -241,8 +253,10 @@ def _to_latex(text: pd.DataFrame, ranks: pd.DataFrame) -> str:
     return styler.to_latex(hrules=True, multicol_align="c", column_format=column_format, sparse_index=False)
 
 
-def _to_csv(mean: pd.DataFrame, std: pd.DataFrame) -> str:
-    """Wide, numeric, percent: "<column> <metric> mean" and "... std" per cell block, std empty for one run."""
-    both = pd.concat({"mean": mean, "std": std}, axis=1).reorder_levels([1, 2, 0], axis=1)
-    both = both[[(*column, stat) for column in mean.columns for stat in ("mean", "std")]]
+def _to_csv(mean: pd.DataFrame, std: pd.DataFrame, count: pd.DataFrame | None = None) -> str:
+    """Wide, numeric, percent: "<column> <metric> mean" and "... std" per cell block, std empty for
+    one run; with ``count``, also "... n" (seeds)."""
+    parts = {"mean": mean, "std": std} if count is None else {"mean": mean, "std": std, "n": count.astype("Int64")}
+    both = pd.concat(parts, axis=1).reorder_levels([1, 2, 0], axis=1)
+    both = both[[(*column, stat) for column in mean.columns for stat in parts]]
     return _flat_columns(both.round(6)).to_csv(index=False)

@@ -2,6 +2,8 @@
 
 The cache key covers everything that changes the features: the backbone's identity (name,
 params, weights checksum), the dataset (name, params), the split and its sample manifest, the
+data on disk (``Split.fingerprint``: the folder and each file's size and mtime, so another
+folder with the same file names or an image replaced in place gets its own entry), the
 transform, and ``EXTRACTOR_VERSION``. Batch size and device are kept out of it. Each entry is a
 ``.npy`` plus a ``.json`` with shape, dtype and sha256; an entry that fails any check (truncated,
 edited, half-written) is rebuilt. Writes are atomic and locked, since SLURM array tasks share
@@ -50,6 +52,8 @@ def cache_key(backbone: Backbone, dataset: str, dataset_params: dict[str, Any], 
         "manifest": split.manifest,
         "transform": split.transform,
     }
+    if split.fingerprint:  # absent for embedded data, whose keys (and shared cache entries) stay as they were
+        payload["data"] = split.fingerprint
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args, get_type_hints
@@ -25,9 +26,10 @@ from unic_bench.datasets.common.split_lists import splits_dir
 from unic_bench.errors import BenchError, unknown_choice
 from unic_bench.plugins.host import PluginHost, get_host
 from unic_bench.run.device import resolve_device
-from unic_bench.run.features import cached_features
+from unic_bench.run.features import cached_features, default_cache_dir
 from unic_bench.run.gcd_split import labelled_indices
 from unic_bench.run.metrics import clustering_metrics, gcd_metrics
+from unic_bench.run.paths import check_writable_dir
 from unic_bench.run.records import DisplayNames, RunRecord, environment, read_record, record_path, write_record
 from unic_bench.run.seeding import seed_everything
 from unic_bench.run.spec import RunSpec
@@ -66,6 +68,21 @@ class RunOptions:
                 kwargs[f.name] = Path(value) if Path in (hints[f.name], *get_args(hints[f.name])) else value
         return cls(**{**kwargs, **given})
 
+    def __post_init__(self) -> None:
+        """Checked here, not at extraction, so a warm cache does not let a bad value through."""
+        if self.batch_size < 1:
+            raise BenchError(f"invalid --batch-size {self.batch_size}: must be an integer >= 1")
+        if self.num_workers < 0:
+            raise BenchError(f"invalid --workers {self.num_workers}: must be an integer >= 0 (0 = load in the main process)")
+        if self.splits_dir is not None and not Path(self.splits_dir).is_dir():
+            raise BenchError(f"--splits-dir '{self.splits_dir}' does not exist or is not a folder")
+
+    def check_outputs(self, results: bool = True) -> None:
+        """The results folder (when this job writes records) and the feature cache must be writable."""
+        if results:
+            check_writable_dir(self.results_dir, "results folder")
+        check_writable_dir(self.cache_dir or default_cache_dir(), "feature cache folder")
+
 
 @dataclass
 class Outcome:
@@ -103,30 +120,59 @@ class Runner:
         self._loaded: dict[str, _Loaded] = {}
 
     def plan(self, specs: Sequence[RunSpec]) -> list[tuple[RunSpec, Path, RunRecord | None]]:
-        """Check data roots and the overwrite policy for every spec before running any."""
+        """Check data roots, output folders and the overwrite policy for every spec before running any."""
         if self.options.overwrite not in OVERWRITE_CHOICES:
             raise unknown_choice("--overwrite value", self.options.overwrite, OVERWRITE_CHOICES)
+        self.options.check_outputs()
         planned = []
-        for spec in specs:
-            data_root_for(self.host.datasets.get(spec.dataset), self.options)
+        for spec in map(self.identified, specs):
             path = record_path(self.options.results_dir, spec)
             existing = read_record(path) if path.exists() else None
+            if path.exists() and existing is None:
+                if self.options.overwrite == "never":
+                    raise BenchError(
+                        f"record '{path}' exists but is not a valid run record (corrupt?) and --overwrite is 'never': "
+                        "delete it, or pass --overwrite only-missing or always to replace it"
+                    )
+                print(
+                    f"unic-bench: warning: record '{path}' is not a valid run record (corrupt?); running again to replace it",
+                    file=sys.stderr,
+                )
             if existing is not None and self.options.overwrite == "never":
                 raise BenchError(f"record '{path}' exists and --overwrite is 'never' (valid: never, only-missing, always)")
             keep = existing if self.options.overwrite == "only-missing" else None
             planned.append((spec, path, keep))
         return planned
 
-    def run(self, specs: Sequence[RunSpec]) -> list[Outcome]:
+    def identified(self, spec: RunSpec) -> RunSpec:
+        """``spec`` with the identity of its data when that comes from the user's path (``folder``):
+        another folder, or the same one with other images, is another run with its own record."""
+        dataset_cls = self.host.datasets.get(spec.dataset)
+        root = data_root_for(dataset_cls, self.options)
+        identity = dataset_cls(dataset_cls.Params(**spec.dataset_params)).data_identity(root)
+        if identity is None or identity == spec.data_fingerprint:
+            return spec
+        if spec.data_fingerprint is not None:
+            raise BenchError(
+                f"run {spec.run_id} was specified for other data than '{root}' holds now (its files changed); specify it again"
+            )
+        return spec.model_copy(update={"data_fingerprint": identity})
+
+    def run(self, specs: Sequence[RunSpec], on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+        """Run (or keep) each planned spec in order; ``on_outcome`` hears of each as it finishes,
+        so a later failure does not hide the finished ones."""
         outcomes = []
         for spec, path, existing in self.plan(specs):
             if existing is not None:
-                outcomes.append(Outcome(spec, path, existing, reused=True))
-                continue
-            record, eval_indices, assignments, eval_ids = self.execute(spec)
-            write_record(record, path, eval_indices, assignments, eval_ids)
-            shutil.rmtree(self.checkpoint_dir(spec), ignore_errors=True)  # only an unfinished run resumes
-            outcomes.append(Outcome(spec, path, record, reused=False))
+                outcome = Outcome(spec, path, existing, reused=True)
+            else:
+                record, eval_indices, assignments, eval_ids = self.execute(spec)
+                write_record(record, path, eval_indices, assignments, eval_ids)
+                shutil.rmtree(self.checkpoint_dir(spec), ignore_errors=True)  # only an unfinished run resumes
+                outcome = Outcome(spec, path, record, reused=False)
+            outcomes.append(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
         return outcomes
 
     def checkpoint_dir(self, spec: RunSpec) -> Path:
@@ -142,6 +188,7 @@ class Runner:
         if memo_key not in self._loaded:
             with splits_dir(self.options.splits_dir):
                 splits = dataset.load(data_root_for(dataset_cls, self.options), backbone.input_config())
+            check_clusterable(spec.dataset, splits)
             self._loaded[memo_key] = _Loaded(backbone, splits)
         loaded = self._loaded[memo_key]
         needed = list(dict.fromkeys(loaded.splits.clustering if spec.task == "clustering" else [self._gcd_split(spec, loaded)]))
@@ -237,12 +284,24 @@ class Runner:
             environment=environment(device),
             labelled_indices=inputs.labelled.tolist() if inputs.labelled is not None else None,
             epoch_log=ctx.log,
+            resumed_from_epoch=ctx.resumed_from_epoch,
             diagnostics=diagnostics,
             note=None if metrics else UNLABELLED_NOTE,
         )
         ids = loaded.splits.splits[inputs.eval_split].ids
         eval_ids = None if ids is None else [ids[i] for i in inputs.data.eval.indices]
         return record, inputs.data.eval.indices, assignments, eval_ids
+
+
+def check_clusterable(dataset: str, splits: DatasetSplits) -> None:
+    """At least two clusters, and no more clusters than images to put in them."""
+    if splits.num_classes < 2:
+        raise BenchError(f"dataset '{dataset}' has {splits.num_classes} class: a clustering of one class measures nothing")
+    for name, split in splits.splits.items():
+        if len(split) < splits.num_classes:
+            raise BenchError(
+                f"dataset '{dataset}': split '{name}' has {len(split)} images for {splits.num_classes} clusters (need at least one image per cluster)"
+            )
 
 
 @dataclass(kw_only=True)
@@ -350,6 +409,7 @@ def _check_prediction(prediction: Prediction, n_eval: int, method: str) -> np.nd
 
 def extract_features(backbone: Backbone, dataset: Dataset, options: RunOptions) -> dict[str, tuple[tuple[int, ...], str]]:
     """Fill the feature cache for every split of ``dataset`` (``unic-bench extract``): split -> (shape, key)."""
+    options.check_outputs(results=False)
     device = resolve_device(options.device)
     splits = dataset.load(data_root_for(type(dataset), options), backbone.input_config())
     dataset_params = dataset.params.model_dump(mode="json")
@@ -375,6 +435,11 @@ def weights_info(backbone: Backbone) -> dict[str, str] | None:
     return None if path is None or digest is None else {"name": Path(path).name, "sha256": digest}
 
 
-def run_specs(specs: Sequence[RunSpec], options: RunOptions, host: PluginHost | None = None) -> list[Outcome]:
+def run_specs(
+    specs: Sequence[RunSpec],
+    options: RunOptions,
+    host: PluginHost | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> list[Outcome]:
     """Validate, then run every spec (skipping finished ones under ``only-missing``)."""
-    return Runner(options, host).run(specs)
+    return Runner(options, host).run(specs, on_outcome)

@@ -23,7 +23,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from unic_bench.api.component import Task
-from unic_bench.atomic import atomic_write, write_json, write_npz
+from unic_bench.atomic import Writer, atomic_write_many, json_bytes, npz_writer
 from unic_bench.run.spec import RunSpec
 
 SCHEMA_VERSION = 1
@@ -64,6 +64,7 @@ class RunRecord(BaseModel):
     environment: dict[str, Any] = Field(default_factory=dict)
     labelled_indices: list[int] | None = None  # GCD: positions of D_L in the train split
     epoch_log: list[dict[str, Any]] = Field(default_factory=list)
+    resumed_from_epoch: int | None = None  # the run continued a checkpoint with this many epochs done
     diagnostics: dict[str, Any] = Field(default_factory=dict)
     citation: str | None = None
     paper_table: str | None = None  # source "paper": which table of the paper ("1", "2", "7")
@@ -95,14 +96,23 @@ def write_record(
     record: RunRecord, path: Path, eval_indices: np.ndarray, assignments: np.ndarray, eval_ids: list[str] | None = None
 ) -> None:
     """Write the assignments (also as ``<run_id>.csv`` of file, cluster when the items have names),
-    then the JSON (the JSON's presence marks a finished run)."""
-    write_npz(path.with_suffix(".npz"), eval_indices=eval_indices.astype(np.int64), assignments=assignments.astype(np.int64))
+    then the JSON (the JSON's presence marks a finished run). All or nothing: a failed write (full
+    disk) leaves no part of the new record and no temp file."""
+    files: list[tuple[Path, Writer]] = [
+        (
+            path.with_suffix(".npz"),
+            npz_writer(eval_indices=eval_indices.astype(np.int64), assignments=assignments.astype(np.int64)),
+        )
+    ]
     if eval_ids is not None:
         import pandas as pd
 
         table = pd.DataFrame({"file": eval_ids, "cluster": assignments.astype(np.int64)})
-        atomic_write(path.with_suffix(".csv"), lambda fh: fh.write(table.to_csv(index=False).encode()))
-    write_json(path, record.model_dump(mode="json"))
+        csv = table.to_csv(index=False).encode()
+        files.append((path.with_suffix(".csv"), lambda fh: fh.write(csv)))
+    data = json_bytes(record.model_dump(mode="json"))
+    files.append((path, lambda fh: fh.write(data)))
+    atomic_write_many(files)
 
 
 def read_record(path: Path) -> RunRecord | None:

@@ -22,6 +22,7 @@ from unic_bench.plugins.host import PluginHost
 
 GcdMetric = Literal["v2", "v1"]
 PARAM_PREFIXES = ("method", "backbone", "dataset")
+SEED_LIMIT = 2**32  # numpy's legacy seed range, [0, 2**32)
 
 
 # Derived values were once spelled None and are now spelled "auto" (issue 10). The id hashes such
@@ -48,13 +49,16 @@ class RunSpec(BaseModel):
     dataset_params: dict[str, Any] = Field(default_factory=dict)
     gcd_metric: GcdMetric = "v2"
     weights_sha256: Optional[str] = None  # only for a user's --weights file; official weights follow from the name
+    data_fingerprint: Optional[str] = None  # only for data from a user's path (folder): Dataset.data_identity
 
     def canonical_json(self) -> str:
-        """Sorted-key JSON; ``weights_sha256`` appears only when set, so runs on official weights keep their
-        ids, and the parameters in ``AUTO_WAS_NONE`` hash "auto" as null for the same reason."""
+        """Sorted-key JSON; ``weights_sha256`` and ``data_fingerprint`` appear only when set, so runs on
+        official weights and built-in data keep their ids, and the parameters in ``AUTO_WAS_NONE`` hash
+        "auto" as null for the same reason."""
         data = self.model_dump(mode="json")
-        if data["weights_sha256"] is None:
-            del data["weights_sha256"]
+        for optional in ("weights_sha256", "data_fingerprint"):
+            if data[optional] is None:
+                del data[optional]
         renamed = AUTO_WAS_NONE.get(self.method, frozenset())
         data["method_params"] = {
             key: None if key in renamed and value == "auto" else value for key, value in data["method_params"].items()
@@ -97,6 +101,17 @@ def parse_seeds(text: str) -> list[int]:
         raise BenchError(f"invalid seeds '{text}': expected integers separated by commas, e.g. 0,1,2") from None
     if not seeds:
         raise BenchError(f"invalid seeds '{text}': expected at least one integer")
+    return check_seeds(seeds)
+
+
+def check_seeds(seeds: list[int]) -> list[int]:
+    """Seeds must fit numpy's range and be distinct (a repeated seed is not another sample)."""
+    bad = next((s for s in seeds if not 0 <= s < SEED_LIMIT), None)
+    if bad is not None:
+        raise BenchError(f"invalid seed {bad}: seeds must be integers in [0, 2**32 - 1]")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise BenchError(f"seed {repeated[0]} is given more than once in seeds {','.join(map(str, seeds))}: give distinct seeds")
     return seeds
 
 
@@ -116,6 +131,8 @@ def parse_set(items: Iterable[str]) -> dict[str, Any]:
 
 def load_config(path: Path) -> dict[str, Any]:
     """Read a YAML run spec; its keys are the long CLI flags (``seeds``, ``set``, ``data_root`` ...)."""
+    if path.is_dir():
+        raise BenchError(f"config file '{path}' is a folder; give the YAML file")
     if not path.is_file():
         raise BenchError(f"config file '{path}' does not exist")
     try:
@@ -145,6 +162,8 @@ def weights_checksum(backbone: type[Backbone], path: Path) -> str:
     """sha256 of a ``--weights`` file, after checking the backbone takes weights and the file exists."""
     if not backbone.accepts_weights:
         raise BenchError(f"backbone '{backbone.name}' has no pretrained weights to replace; drop --weights")
+    if path.is_dir():
+        raise BenchError(f"weights file '{path}' is a folder; give the weights file itself")
     if not path.is_file():
         raise BenchError(f"weights file '{path}' does not exist")
     return file_sha256(path)
@@ -169,9 +188,10 @@ def resolve(request: RunRequest, host: PluginHost) -> list[RunSpec]:
             f"backbone '{backbone.name}' takes {backbone.accepts} inputs but dataset '{dataset.name}' "
             f"provides {dataset.modality} (valid backbones: {', '.join(fitting)})"
         )
+    check_seeds(request.seeds)
     weights_sha256 = None if request.weights is None else weights_checksum(backbone, request.weights)
     routed = split_params(request.set, set(dataset.Params.model_fields) - set(method.Params.model_fields))
-    params = {
+    params: dict[str, Any] = {
         "method_params": method.validate_params(
             {**method.defaults_for(dataset.name, request.task), **routed["method"]}
         ).model_dump(mode="json"),

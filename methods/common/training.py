@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import os
 import pickle
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from unic_bench.api.component import ParamsModel
 from unic_bench.api.taskdata import RunContext, TaskData
+from unic_bench.atomic import atomic_write
 from unic_bench.errors import BenchError
 
 Finetune = Literal["auto", "none", "last-block"]
@@ -348,10 +350,10 @@ class Trainer:
         path = self._path()
         if path is None:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        torch.save(self._state(epochs_done), tmp)
-        os.replace(tmp, path)  # a crash mid-write leaves the previous epoch's checkpoint intact
+        state = self._state(epochs_done)
+        # temp file + rename: a crash, a full disk or a SIGTERM mid-write leaves the previous
+        # epoch's checkpoint intact and no temp file
+        atomic_write(path, lambda fh: torch.save(state, fh))
 
     def _resume(self) -> int:
         """Epochs already done, restoring everything from the checkpoint when one exists."""
@@ -373,4 +375,7 @@ class Trainer:
             raise BenchError(f"checkpoint '{path}' cannot be resumed ({reason}); delete it to start over") from None
         self.step = int(state["step"])
         self.ctx.log[:] = state["log"]
-        return int(state["epochs_done"])
+        done = int(state["epochs_done"])
+        self.ctx.resumed_from_epoch = done
+        print(f"unic-bench: resuming from checkpoint '{path}' ({done} of {self.params.epochs} epochs done)", file=sys.stderr)
+        return done

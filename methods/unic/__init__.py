@@ -28,8 +28,10 @@ from unic_bench.api.component import Task
 from unic_bench.api.hookspecs import hookimpl
 from unic_bench.api.method import Method
 from unic_bench.api.taskdata import Prediction, RunContext, TaskData
+from unic_bench.errors import BenchError
 from unic_bench.methods.common.heads import Activation, HeadKind, build_head
-from unic_bench.methods.common.training import Encoder, Trainer, TrainParams, resolve_finetune, seeded
+from unic_bench.methods.common.limits import seeded_head
+from unic_bench.methods.common.training import Encoder, Trainer, TrainParams, resolve_finetune
 from unic_bench.methods.unic.mining import MinedNeighbors, MiningParams, diagnostics, mine
 
 EPS = 1e-7  # clamp of the similarities inside the BCE logs
@@ -188,11 +190,14 @@ class UNIC(Method[UNICParams]):
         n, k = len(data.train), data.num_classes
         mining = resolve_mining(p, n, k)
         tau1, tau2, eta = mining.tau1, mining.tau2, mining.eta
+        if tau1 > n:
+            raise BenchError(
+                f"UNIC's tau1={tau1} must be in [1, N={n}]: the positives are the tau1 nearest of the N train images, self included"
+            )
         mined = mine(data.train.features, tau1, tau2, eta, p.metric, ctx.device, ctx.seed)
 
         encoder = Encoder(data, resolve_finetune(p.finetune, data), ctx.device, p.workers)
-        with seeded(ctx.seed):
-            head = build_head(p.head, data.train.features.shape[1], k, p.hidden, p.activation)
+        head = seeded_head(lambda: build_head(p.head, data.train.features.shape[1], k, p.hidden, p.activation), ctx.seed, data)
         trainer = Trainer(encoder, {"head": head}, p, ctx)
         lambdas = (p.lambda_pos, p.lambda_neg, p.lambda_ent)
 
