@@ -92,11 +92,20 @@ def record_path(results_dir: Path, spec: RunSpec) -> Path:
 
 
 def write_record(
-    record: RunRecord, path: Path, eval_indices: np.ndarray, assignments: np.ndarray, eval_ids: list[str] | None = None
+    record: RunRecord,
+    path: Path,
+    eval_indices: np.ndarray,
+    assignments: np.ndarray,
+    eval_ids: list[str] | None = None,
+    confidence: np.ndarray | None = None,
 ) -> None:
     """Write the assignments (also as ``<run_id>.csv`` of file, cluster when the items have names),
-    then the JSON (the JSON's presence marks a finished run)."""
-    write_npz(path.with_suffix(".npz"), eval_indices=eval_indices.astype(np.int64), assignments=assignments.astype(np.int64))
+    and the method's per-image confidence when it gave one, then the JSON (the JSON's presence
+    marks a finished run)."""
+    arrays = {"eval_indices": eval_indices.astype(np.int64), "assignments": assignments.astype(np.int64)}
+    if confidence is not None:
+        arrays["confidence"] = np.asarray(confidence, dtype=np.float32)
+    write_npz(path.with_suffix(".npz"), **arrays)
     if eval_ids is not None:
         import pandas as pd
 
