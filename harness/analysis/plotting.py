@@ -35,7 +35,8 @@ def save_figure(fig: Figure, stem: Path, numbers: pd.DataFrame | None = None) ->
         buffer = io.BytesIO()
         fig.savefig(buffer, format=fmt, dpi=DPI, bbox_inches="tight")
         path = stem.with_suffix(f".{fmt}")
-        atomic_write(path, lambda fh, data=buffer.getvalue(): fh.write(data))
+        data = buffer.getvalue()
+        atomic_write(path, lambda fh: fh.write(data))  # noqa: B023 (called before the next iteration)
         written.append(path)
     plt.close(fig)
     if numbers is not None:
