@@ -13,6 +13,7 @@ from typing import Annotated, Any, Optional
 import typer
 from typer.core import TyperGroup
 
+from unic_bench.cli import figures
 from unic_bench.errors import BenchError, unknown_choice
 
 LIST_KINDS = ("methods", "backbones", "datasets")
@@ -112,6 +113,9 @@ def run(
     batch_size: Annotated[Optional[int], typer.Option(help="Feature-extraction batch size (default 256).")] = None,
     workers: Annotated[Optional[int], typer.Option(help="DataLoader workers for feature extraction (default 0).")] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML run spec; its keys are these flags' long names.")] = None,
+    with_figures: Annotated[
+        bool, typer.Option("--figures", help="Also write each run's figures (see `unic-bench plot`).")
+    ] = False,
 ) -> None:
     """Run one method on one backbone + dataset for one or more seeds, and write a record per seed."""
     from unic_bench.run.spec import load_config, parse_seeds, parse_set
@@ -150,10 +154,10 @@ def run(
     for flag in ("method", "backbone", "dataset"):
         if not values.get(flag):
             raise BenchError(f"missing --{flag} (see `unic-bench list {flag}s`)")
-    _run_and_report(values)
+    _run_and_report(values, with_figures)
 
 
-def _run_and_report(values: dict[str, Any]) -> None:
+def _run_and_report(values: dict[str, Any], with_figures: bool = False) -> None:
     """Split merged flags into how to run (RunOptions) and what to run (RunRequest); run; print."""
     from unic_bench.cli.progress import rich_progress
     from unic_bench.plugins.host import get_host
@@ -177,7 +181,10 @@ def _run_and_report(values: dict[str, Any]) -> None:
     )
     host = get_host()
     request = RunRequest.build({k: v for k, v in values.items() if k in RunRequest.model_fields})
-    _print_outcomes(run_specs(resolve(request, host), options, host))
+    outcomes = run_specs(resolve(request, host), options, host)
+    _print_outcomes(outcomes)
+    if with_figures:
+        figures.plot_runs([str(o.path) for o in outcomes], options.results_dir, options.data_root, options.cache_dir)
 
 
 def _print_outcomes(outcomes: list[Any]) -> None:
@@ -361,6 +368,10 @@ def list_entries(kind: Annotated[str, typer.Argument(help="What to list.", metav
             )
     _console().print(grid)
 
+
+app.add_typer(figures.analyze_app, name="analyze")
+app.command()(figures.plot)
+app.command()(figures.report)
 
 datasets_app = typer.Typer(help="Dataset utilities.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(datasets_app, name="datasets")
