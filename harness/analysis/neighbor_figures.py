@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -64,7 +65,7 @@ def figure8(analysis: NeighborAnalysis, out: Path, tau2: int | None = None, posi
     return save_figure(fig, out / "fig8_rank_accuracy", numbers)
 
 
-def _panels(cleaning: dict[int, Cleaning], width: float = 5.5) -> tuple[object, list]:
+def _panels(cleaning: dict[int, Cleaning], width: float = 5.5) -> tuple[Any, list[Any]]:
     plt = pyplot()
     fig, axes = plt.subplots(1, len(cleaning), figsize=(width * len(cleaning), 4), squeeze=False)
     return fig, list(axes[0])

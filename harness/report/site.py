@@ -134,18 +134,20 @@ def build_site(results: Path, output: Path, with_paper: bool = True, digits: int
     output.mkdir(parents=True, exist_ok=True)
 
     by_page: dict[tuple[str, str], list[tuple[RunRecord, Path]]] = {}
+    labels: dict[tuple[str, str], str] = {}
     for record, path in measured:
         by_page.setdefault((record.task, record.dataset), []).append((record, path))
-    labels = {(r.task, r.dataset): r.display.dataset for r in records}
+        labels[(record.task, record.dataset)] = record.display.dataset
 
     def hrefs(task: str, prefix: str) -> dict[str, str]:
         return {labels[key]: f"{prefix}{dataset_page_name(*key)}" for key in by_page if key[0] == task}
 
     sections = []
-    for layout in ("table1", "table2"):
-        task = LAYOUT_TASK[layout]
-        sections.append({"id": layout, "title": TITLES[layout], "empty": f"no {task} runs",
-                         "board": board(records + paper, layout, digits, hrefs(task, "datasets/"))})  # type: ignore[arg-type]  # fmt: skip
+    main_layouts: tuple[Layout, ...] = ("table1", "table2")
+    for main_layout in main_layouts:
+        main_task = LAYOUT_TASK[main_layout]
+        sections.append({"id": main_layout, "title": TITLES[main_layout], "empty": f"no {main_task} runs",
+                         "board": board(records + paper, main_layout, digits, hrefs(main_task, "datasets/"))})  # fmt: skip
     for (task, dataset), members in sorted(by_page.items()):
         if task == "clustering" and len({r.backbone for r, _ in members}) > 1:
             table7 = board(records + paper, "table7", digits, {}, dataset)

@@ -36,7 +36,7 @@ def kmeans_probe(encoder: Encoder, ctx: RunContext, every: int, epochs: int) -> 
         return None
     from unic_bench.methods.kmeans import KMeansParams, assign, faiss_kmeans
 
-    params = KMeansParams(n_init=PROBE_RESTARTS, max_iter=PROBE_ITERATIONS)
+    params = KMeansParams.model_validate({"n_init": PROBE_RESTARTS, "max_iter": PROBE_ITERATIONS})
     k = encoder.data.num_classes
 
     def probe(epoch: int) -> dict[str, float]:
