@@ -65,6 +65,15 @@ def figure8(analysis: NeighborAnalysis, out: Path, tau2: int | None = None, posi
     return save_figure(fig, out / "fig8_rank_accuracy", numbers)
 
 
+def _log_x(ax: Any) -> None:
+    """Log x axis with plain numbers (matplotlib's 3x10^2 minor labels collide)."""
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def _panels(cleaning: dict[int, Cleaning], width: float = 5.5) -> tuple[Any, list[Any]]:
     plt = pyplot()
     fig, axes = plt.subplots(1, len(cleaning), figsize=(width * len(cleaning), 4), squeeze=False)
@@ -83,7 +92,7 @@ def figure4(analysis: NeighborAnalysis, out: Path) -> list[Path]:
         ax.step(t.union_size, t.tp_fraction, where="post", label="true-positive fraction (kept)")
         ax.step(t.union_size, t.kept_fraction, where="post", label="kept fraction of anchors")
         ax.axvline(c.eta, color="k", ls="--", lw=1, label=f"paper eta = {c.eta}")
-        ax.set_xscale("log")
+        _log_x(ax)
         ax.set_xlabel("cleaning threshold eta (max union size)")
         ax.set_title(f"tau1 = {tau1}")
         ax.set_ylim(0, 1.02)
@@ -98,7 +107,11 @@ def figure9(analysis: NeighborAnalysis, out: Path, bins: int = 40) -> list[Path]
     fig, axes = _panels(analysis.cleaning)
     for ax, (tau1, c) in zip(axes, analysis.cleaning.items()):
         t = c.table
-        edges = np.unique(np.geomspace(max(1, t.union_size.min()), t.union_size.max() + 1, bins + 1).astype(int))
+        low, high = int(t.union_size.min()), int(t.union_size.max()) + 1
+        if high - low <= 4 * bins:  # one bar per integer size: log-spaced integer bins would have uneven widths
+            edges = np.arange(low, high + 1)
+        else:
+            edges = np.unique(np.geomspace(low, high, bins + 1).astype(int))
         which = np.clip(np.searchsorted(edges, t.union_size, side="right") - 1, 0, len(edges) - 2)
         true = np.bincount(which, t.true_neighbors, len(edges) - 1)
         false = np.bincount(which, t.false_neighbors, len(edges) - 1)
@@ -106,7 +119,7 @@ def figure9(analysis: NeighborAnalysis, out: Path, bins: int = 40) -> list[Path]
         ax.bar(edges[:-1], true, widths, align="edge", label="true neighbours", color="C2")
         ax.bar(edges[:-1], false, widths, bottom=true, align="edge", label="false neighbours", color="C3")
         ax.axvline(c.eta, color="k", ls="--", lw=1, label=f"paper eta = {c.eta}")
-        ax.set_xscale("log")
+        _log_x(ax)
         ax.set_xlabel("second-order union size")
         ax.set_ylabel("neighbours (self excluded)")
         ax.set_title(f"tau1 = {tau1}")
