@@ -67,9 +67,10 @@ def figure8(analysis: NeighborAnalysis, out: Path, tau2: int | None = None, posi
 
 def _log_x(ax: Any) -> None:
     """Log x axis with plain numbers (matplotlib's 3x10^2 minor labels collide)."""
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(ScalarFormatter())
     ax.xaxis.set_minor_formatter(NullFormatter())
 
