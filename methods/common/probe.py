@@ -43,7 +43,9 @@ def kmeans_probe(encoder: Encoder, ctx: RunContext, every: int, epochs: int) -> 
         if (epoch + 1) % every and epoch + 1 != epochs:
             return {}
         x = np.ascontiguousarray(encoder.embed("train").float().cpu().numpy())
-        centroids, _ = faiss_kmeans(x, k, params, ctx.seed + epoch, use_gpu=False)
+        # the run's seed at every probe: on unchanged embeddings the probe gives the same number,
+        # so the curve moves only when the embeddings do, not with kMeans' restart noise
+        centroids, _ = faiss_kmeans(x, k, params, ctx.seed, use_gpu=False)
         return score(assign(x, centroids))
 
     return probe
