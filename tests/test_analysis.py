@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from factories import clustering_data, synthetic
@@ -133,3 +134,25 @@ def test_analyze_cli_writes_figures_and_rejects_bad_tau1(cli: Any, tmp_path: Pat
 def test_plot_unknown_run_is_one_line(cli: Any, tmp_path: Path) -> None:
     out = cli("plot", "nosuchrun", "--results", str(tmp_path))
     assert out.code == 2 and "no run record 'nosuchrun'" in out.err
+
+
+def test_run_with_figures_writes_them_beside_the_record(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import unic_bench.analysis.run_figures as run_figures
+
+    monkeypatch.setattr(run_figures, "EMBED_MAX_POINTS", 200)
+    out = cli(
+        "run", "--method", "kmeans", "--backbone", "pixels", "--dataset", "digits", "--results", str(tmp_path),
+        "--set", "n_init=1", "--figures", "--device", "cpu",
+    )  # fmt: skip
+    assert out.code == 0, out.err
+    record = next((tmp_path / "runs").rglob("*.json"))
+    folder = record.with_name(f"{record.stem}.figures")
+    assert {p.stem for p in folder.glob("*.png")} == {"confusion", "embedding", "cluster_grid"}
+    assert "skipped curves: the method logs no epochs" in out.out
+    grid = pd.read_csv(folder / "cluster_grid.csv")
+    tp = grid[grid.group != "random FP"]
+    fp = grid[grid.group == "random FP"]
+    assert (tp["class"] == tp.matched_class).all() and (fp["class"] != fp.matched_class).all() and len(fp) > 0
+    top = grid[grid.group == "most confident TP"].groupby("cluster").confidence.min()
+    low = grid[grid.group == "least confident TP"].groupby("cluster").confidence.max()
+    assert (top >= low.reindex(top.index)).all()
