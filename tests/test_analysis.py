@@ -156,3 +156,8 @@ def test_run_with_figures_writes_them_beside_the_record(cli: Any, tmp_path: Path
     top = grid[grid.group == "most confident TP"].groupby("cluster").confidence.min()
     low = grid[grid.group == "least confident TP"].groupby("cluster").confidence.max()
     assert (top >= low.reindex(top.index)).all()
+
+
+def test_report_without_records_is_one_line(cli: Any, tmp_path: Path) -> None:
+    out = cli("report", "--results", str(tmp_path), "--output", str(tmp_path / "site"))
+    assert out.code == 2 and "no measured records" in out.err and not (tmp_path / "site").exists()
