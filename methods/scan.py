@@ -234,10 +234,11 @@ class SCAN(Method[SCANParams]):
         head = heads.head(best)
         if p.self_label:
             self._self_label(head, encoder, p, mode, ctx)
-        labels, train_assignments = encoder.assign(head)
+        labels, confidence, train_assignments = encoder.assign(head)
         return Prediction(
             labels=labels,
             train_assignments=train_assignments,
+            confidence=confidence,
             diagnostics={
                 "finetune": mode,
                 "k": k,

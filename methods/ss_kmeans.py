@@ -26,6 +26,7 @@ from unic_bench.api.method import Method
 from unic_bench.api.taskdata import Prediction, RunContext, TaskData
 from unic_bench.errors import BenchError
 from unic_bench.methods.common.normalize import l2_rows
+from unic_bench.methods.kmeans import centroid_margin
 
 if TYPE_CHECKING:
     import torch
@@ -111,7 +112,7 @@ class SSKMeans(Method[SSKMeansParams]):
             if best is None or result[2] < best[2]:
                 best = result
         assert best is not None
-        labels, _, inertia = best
+        labels, centers, inertia = best
 
         # cluster c < L is labelled class classes[c]; the others get the remaining ids
         spare = np.setdiff1d(np.arange(data.num_classes), classes)
@@ -123,7 +124,10 @@ class SSKMeans(Method[SSKMeansParams]):
         row_of = np.empty(int(data.train.indices.max()) + 1, dtype=np.int64)
         row_of[data.train.indices] = np.arange(len(data.train.indices))
         eval_rows = row_of[data.eval.indices]
-        return Prediction(labels=train_pred[eval_rows], train_assignments=train_pred, diagnostics={"inertia": inertia})
+        confidence = centroid_margin(feats[eval_rows].astype(np.float32), centers.cpu().numpy().astype(np.float32))
+        return Prediction(
+            labels=train_pred[eval_rows], train_assignments=train_pred, diagnostics={"inertia": inertia}, confidence=confidence
+        )
 
 
 @hookimpl

@@ -214,10 +214,11 @@ class TEMI(Method[TEMIParams]):
         head_losses = [last[f"head{h}"] for h in range(p.num_heads)]
         best = int(np.argmin(head_losses))
         head = teacher.heads[best]
-        labels, train_assignments = encoder.assign(head)
+        labels, confidence, train_assignments = encoder.assign(head, p.teacher_temp)
         return Prediction(
             labels=labels,
             train_assignments=train_assignments,
+            confidence=confidence,
             diagnostics={
                 "finetune": mode,
                 "knn": k,

@@ -13,7 +13,7 @@ try:
     main(["--help"])
 except SystemExit as exc:
     assert exc.code == 0, exc.code
-heavy = [m for m in ("torch", "faiss", "sklearn", "pandas", "unic_bench.methods.kmeans") if m in sys.modules]
+heavy = [m for m in ("torch", "faiss", "sklearn", "pandas", "matplotlib", "unic_bench.methods.kmeans") if m in sys.modules]
 print("HEAVY", heavy, "HOST", plugins._HOST is not None, file=sys.stderr)
 """
 

@@ -86,6 +86,9 @@ class Prediction:
     # Optional: called by the protocol after fitting with the fit split's true labels, for
     # reporting only (e.g. neighbour purity); its values join ``diagnostics`` in the record.
     report: Callable[[np.ndarray], dict[str, float]] | None = None
+    # Optional: (n_eval,) confidence of each eval label in [0, 1] (e.g. the max softmax
+    # probability); stored in the run's .npz for the cluster-grid figure (paper Fig. 12).
+    confidence: np.ndarray | None = None
 
 
 Progress = Callable[[Iterable[Any], str, int | None], Iterator[Any]]
@@ -105,6 +108,10 @@ class RunContext:
     progress: Progress = no_progress
     log: list[dict[str, Any]] = field(default_factory=list)
     resumed_from_epoch: int | None = None  # set by a trainer that resumed from a checkpoint; stored in the record
+    # Set by the protocol when the fit split is fully labelled: scores train-row cluster ids
+    # against the true labels (e.g. {"probe_acc": ...}) for the epoch log only; the method sees
+    # the numbers, never the labels (kMeans probe while finetuning, paper Fig. 6).
+    probe_score: Callable[[np.ndarray], dict[str, float]] | None = None
 
     def log_epoch(self, epoch: int, **values: float) -> None:
         """Record one epoch's loss terms; they are stored in the run record."""

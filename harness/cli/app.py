@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 import typer
 from typer.core import TyperGroup
 
+from unic_bench.cli import figures
 from unic_bench.cli import sweep as sweep_commands
 from unic_bench.errors import BenchError, unknown_choice
 
@@ -114,6 +115,9 @@ def run(
     skip_missing: Annotated[
         bool, typer.Option("--skip-missing", help="Without --dataset: run what is there, list what is skipped.")
     ] = False,
+    with_figures: Annotated[
+        bool, typer.Option("--figures", help="Also write each run's figures (see `unic-bench plot`).")
+    ] = False,
 ) -> None:
     """Run one method on one backbone + dataset for one or more seeds, and write a record per seed.
 
@@ -146,7 +150,7 @@ def run(
         return run_suite(values, suite, skip_missing)
     if suite is not None or skip_missing:
         raise BenchError("--suite and --skip-missing apply only without --dataset (they pick the suite's datasets)")
-    _run_and_report(values)
+    _run_and_report(values, with_figures)
 
 
 def config_keys() -> set[str]:
@@ -156,7 +160,7 @@ def config_keys() -> set[str]:
     return {name.rstrip("_") for name in inspect.signature(run).parameters} - {"ctx", "config"}
 
 
-def _run_and_report(values: dict[str, Any]) -> None:
+def _run_and_report(values: dict[str, Any], with_figures: bool = False) -> None:
     """Split merged flags into how to run (RunOptions) and what to run (RunRequest); run; print."""
     from unic_bench.cli.progress import rich_progress
     from unic_bench.plugins.host import get_host
@@ -169,6 +173,8 @@ def _run_and_report(values: dict[str, Any]) -> None:
     console = _console()
     outcomes = run_specs(resolve(request, host), options, host, on_outcome=lambda out: _print_outcome(console, out))
     _print_summary(console, outcomes)
+    if with_figures:
+        figures.plot_runs([str(o.path) for o in outcomes], options.results_dir, options.data_root, options.cache_dir)
 
 
 def _print_outcome(console: Any, out: Any) -> None:
@@ -372,6 +378,9 @@ def list_entries(kind: Annotated[str, typer.Argument(help="What to list.", metav
 
 
 sweep_commands.register(app)  # sweep, status, suites (cli/sweep.py)
+app.add_typer(figures.analyze_app, name="analyze")
+app.command()(figures.plot)
+app.command()(figures.report)
 
 datasets_app = typer.Typer(help="Dataset utilities.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(datasets_app, name="datasets")

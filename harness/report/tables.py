@@ -260,3 +260,17 @@ def _to_csv(mean: pd.DataFrame, std: pd.DataFrame, count: pd.DataFrame | None = 
     both = pd.concat(parts, axis=1).reorder_levels([1, 2, 0], axis=1)
     both = both[[(*column, stat) for column in mean.columns for stat in parts]]
     return _flat_columns(both.round(6)).to_csv(index=False)
+
+
+def leaderboard(
+    records: Iterable[RunRecord], layout: Layout, dataset: str | None = None, digits: int = 1
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(cell text, dense rank per column) of ``layout``, for renderers other than :func:`render` (the HTML report)."""
+    task = LAYOUT_TASK[layout]
+    selected = [r for r in {r.run_id: r for r in records}.values() if r.task == task and r.metrics]
+    if not selected:
+        raise BenchError(f"no {task} records to tabulate under layout '{layout}'")
+    if layout == "table7":
+        selected = _select_dataset(selected, dataset)
+    mean, std, _ = _aggregate(selected, layout)
+    return _cell_text(mean, std, digits, PLUS_MINUS["md"]), _ranks(mean, digits)

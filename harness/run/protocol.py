@@ -166,8 +166,8 @@ class Runner:
             if existing is not None:
                 outcome = Outcome(spec, path, existing, reused=True)
             else:
-                record, eval_indices, assignments, eval_ids = self.execute(spec)
-                write_record(record, path, eval_indices, assignments, eval_ids)
+                record, eval_indices, assignments, eval_ids, confidence = self.execute(spec)
+                write_record(record, path, eval_indices, assignments, eval_ids, confidence)
                 shutil.rmtree(self.checkpoint_dir(spec), ignore_errors=True)  # only an unfinished run resumes
                 outcome = Outcome(spec, path, record, reused=False)
             outcomes.append(outcome)
@@ -224,9 +224,10 @@ class Runner:
             )
         return Path(path)
 
-    def execute(self, spec: RunSpec) -> tuple[RunRecord, np.ndarray, np.ndarray, list[str] | None]:
-        """Run one spec; returns its record, the eval-set dataset indices and assignments, and the
-        eval items' names when the dataset gives them (``folder``: assignments are written by file)."""
+    def execute(self, spec: RunSpec) -> tuple[RunRecord, np.ndarray, np.ndarray, list[str] | None, np.ndarray | None]:
+        """Run one spec; returns its record, the eval-set dataset indices and assignments, the
+        eval items' names when the dataset gives them (``folder``: assignments are written by file)
+        and the method's per-image confidence when it gave one."""
         start = time.perf_counter()
         device = resolve_device(self.options.device)
         loaded, needed = self._load(spec, device)
@@ -242,6 +243,7 @@ class Runner:
             seed=spec.seed,
             checkpoint_dir=self.checkpoint_dir(spec),
             progress=self.options.progress,
+            probe_score=probe_scorer(inputs.fit_truth),
         )
         prediction = method.fit_predict(inputs.data, ctx)
         fit_done = time.perf_counter()
@@ -290,7 +292,13 @@ class Runner:
         )
         ids = loaded.splits.splits[inputs.eval_split].ids
         eval_ids = None if ids is None else [ids[i] for i in inputs.data.eval.indices]
-        return record, inputs.data.eval.indices, assignments, eval_ids
+        return (
+            record,
+            inputs.data.eval.indices,
+            assignments,
+            eval_ids,
+            _check_confidence(prediction, len(assignments), spec.method),
+        )
 
 
 def check_clusterable(dataset: str, splits: DatasetSplits) -> None:
@@ -396,6 +404,22 @@ def score(
         known = inputs.fit_truth >= 0
         train_metrics = clustering_metrics(inputs.fit_truth[known], np.asarray(train_assignments)[known])
     return clustering_metrics(inputs.eval_truth, assignments), "hungarian", train_metrics
+
+
+def probe_scorer(truth: np.ndarray) -> Callable[[np.ndarray], dict[str, float]] | None:
+    """``RunContext.probe_score`` for a fully labelled fit split: Hungarian ACC/NMI/ARI, prefixed ``probe_``."""
+    if not (truth >= 0).all():
+        return None
+    return lambda assignments: {f"probe_{k}": v for k, v in clustering_metrics(truth, assignments).items()}
+
+
+def _check_confidence(prediction: Prediction, n_eval: int, method: str) -> np.ndarray | None:
+    if prediction.confidence is None:
+        return None
+    confidence = np.asarray(prediction.confidence, dtype=np.float32)
+    if confidence.shape != (n_eval,):
+        raise RuntimeError(f"method '{method}' returned confidence of shape {confidence.shape}; expected ({n_eval},)")
+    return confidence
 
 
 def _check_prediction(prediction: Prediction, n_eval: int, method: str) -> np.ndarray:

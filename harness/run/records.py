@@ -93,17 +93,21 @@ def record_path(results_dir: Path, spec: RunSpec) -> Path:
 
 
 def write_record(
-    record: RunRecord, path: Path, eval_indices: np.ndarray, assignments: np.ndarray, eval_ids: list[str] | None = None
+    record: RunRecord,
+    path: Path,
+    eval_indices: np.ndarray,
+    assignments: np.ndarray,
+    eval_ids: list[str] | None = None,
+    confidence: np.ndarray | None = None,
 ) -> None:
     """Write the assignments (also as ``<run_id>.csv`` of file, cluster when the items have names),
-    then the JSON (the JSON's presence marks a finished run). All or nothing: a failed write (full
-    disk) leaves no part of the new record and no temp file."""
-    files: list[tuple[Path, Writer]] = [
-        (
-            path.with_suffix(".npz"),
-            npz_writer(eval_indices=eval_indices.astype(np.int64), assignments=assignments.astype(np.int64)),
-        )
-    ]
+    and the method's per-image confidence when it gave one, then the JSON (the JSON's presence marks a
+    finished run). All or nothing: a failed write (full disk) leaves no part of the new record and no
+    temp file."""
+    arrays = {"eval_indices": eval_indices.astype(np.int64), "assignments": assignments.astype(np.int64)}
+    if confidence is not None:
+        arrays["confidence"] = np.asarray(confidence, dtype=np.float32)
+    files: list[tuple[Path, Writer]] = [(path.with_suffix(".npz"), npz_writer(**arrays))]
     if eval_ids is not None:
         import pandas as pd
 

@@ -41,6 +41,7 @@ from unic_bench.api.component import ParamsModel
 from unic_bench.api.taskdata import RunContext, TaskData
 from unic_bench.atomic import atomic_write
 from unic_bench.errors import BenchError
+from unic_bench.methods.common.probe import kmeans_probe
 
 Finetune = Literal["auto", "none", "last-block"]
 CHECKPOINT_NAME = "training.pt"
@@ -60,6 +61,7 @@ class TrainParams(ParamsModel):
     warmup_epochs: int = Field(0, ge=0, description="linear warm-up from 0 before the schedule (dino's cosine_scheduler)")
     decay_1d: bool = Field(True, description="False = no weight decay on biases and 1-d parameters (DINO/TEMI param groups)")
     workers: int = Field(4, ge=0, description="DataLoader workers when images are decoded (last-block)")
+    probe_every: int = Field(0, ge=0, description="kMeans probe on the train embeddings every N epochs (Fig. 6); 0 = off")
 
 
 def resolve_finetune(mode: Finetune, data: TaskData) -> Literal["none", "last-block"]:
@@ -188,10 +190,14 @@ class Encoder(nn.Module):
         return out
 
     @torch.no_grad()
-    def assign(self, head: nn.Module) -> tuple[np.ndarray, np.ndarray]:
-        """Clusters (argmax of ``head``'s logits) of the eval rows and of the train rows."""
-        eval_labels, train_labels = (head(self.embed(which)).argmax(1).cpu().numpy() for which in ("eval", "train"))
-        return eval_labels, train_labels
+    def assign(self, head: nn.Module, temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(eval clusters, eval confidence, train clusters): argmax of ``head``'s logits, and the
+        eval rows' max softmax probability at the method's ``temperature`` (the cluster-grid
+        figure ranks images by it)."""
+        probs = torch.softmax(head(self.embed("eval")).float() / temperature, dim=1)
+        confidence, labels = probs.max(1)
+        train = head(self.embed("train")).argmax(1)
+        return labels.cpu().numpy(), confidence.cpu().numpy(), train.cpu().numpy()
 
     def trainable(self) -> list[nn.Parameter]:
         return [] if self.tail is None else [p for p in self.tail.parameters() if p.requires_grad]
@@ -252,6 +258,7 @@ class Trainer:
         self.wd_schedule = np.full(p.epochs * per_epoch, p.weight_decay)  # constant in every official config
         self.generator = torch.Generator(self.encoder.device).manual_seed(self.ctx.seed)  # shuffles and tuple draws
         self.step = 0
+        self.on_epoch_end = kmeans_probe(self.encoder, self.ctx, self.params.probe_every, self.params.epochs)
 
     def _tail(self) -> dict[str, nn.Module]:
         return {} if self.encoder.tail is None else {"tail": self.encoder.tail}
@@ -315,7 +322,8 @@ class Trainer:
                     sums[name] = sums.get(name, 0) + value.detach().float() * n
             means = {name: float(total) / max(count, 1) for name, total in sums.items()}
             self._stop_if_not_finite(epoch, means)
-            self.ctx.log_epoch(epoch, lr=self.optimizer.param_groups[0]["lr"], **means)
+            probed = self.on_epoch_end(epoch) if self.on_epoch_end is not None else {}
+            self.ctx.log_epoch(epoch, lr=self.optimizer.param_groups[0]["lr"], **means, **probed)
             self._save(epoch + 1)
         for module in self.trained.values():
             module.eval()

@@ -207,10 +207,11 @@ class UNIC(Method[UNICParams]):
             return unic_loss(logits[:, 0], logits[:, 1], logits[:, 2], lambdas, p.temperature)
 
         trainer.fit(TupleSampler(mined, data.train_labels, p.labelled_positives), objective)
-        labels, train_assignments = encoder.assign(head)
+        labels, confidence, train_assignments = encoder.assign(head, p.temperature)
         return Prediction(
             labels=labels,
             train_assignments=train_assignments,
+            confidence=confidence,
             diagnostics={
                 "tau1": tau1,
                 "tau2": tau2,

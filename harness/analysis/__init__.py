@@ -1,0 +1,1 @@
+"""Analysis figures: the UNIC paper's neighbour figures and per-run figures (matplotlib, Agg)."""
