@@ -150,7 +150,7 @@ def run(
         return run_suite(values, suite, skip_missing)
     if suite is not None or skip_missing:
         raise BenchError("--suite and --skip-missing apply only without --dataset (they pick the suite's datasets)")
-    _run_and_report(values, with_figures)
+    _run_and_report(values)
 
 
 def config_keys() -> set[str]:
@@ -160,7 +160,7 @@ def config_keys() -> set[str]:
     return {name.rstrip("_") for name in inspect.signature(run).parameters} - {"ctx", "config"}
 
 
-def _run_and_report(values: dict[str, Any], with_figures: bool = False) -> None:
+def _run_and_report(values: dict[str, Any]) -> None:
     """Split merged flags into how to run (RunOptions) and what to run (RunRequest); run; print."""
     from unic_bench.cli.progress import rich_progress
     from unic_bench.plugins.host import get_host
@@ -173,7 +173,7 @@ def _run_and_report(values: dict[str, Any], with_figures: bool = False) -> None:
     console = _console()
     outcomes = run_specs(resolve(request, host), options, host, on_outcome=lambda out: _print_outcome(console, out))
     _print_summary(console, outcomes)
-    if with_figures:
+    if options.figures:
         figures.plot_runs([str(o.path) for o in outcomes], options.results_dir, options.data_root, options.cache_dir)
 
 

@@ -54,6 +54,7 @@ class RunOptions:
     weights: Path | None = None  # --weights FILE (its checksum is in the spec: RunSpec.weights_sha256)
     batch_size: int = 256  # feature extraction
     num_workers: int = field(default=0, metadata={"flag": "workers"})
+    figures: bool = field(default=False, metadata={"flag": "with_figures"})  # run --figures: each run's figures after it
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any], **given: Any) -> RunOptions:
