@@ -80,6 +80,7 @@ class KMeans(Method[KMeansParams]):
     paper = "Lloyd 1982; TEMI baseline_kmeans.py; Vaze et al. CVPR 2022 (GCD baseline)"
     tasks: ClassVar[frozenset[Task]] = frozenset({"clustering", "gcd"})
     Params = KMeansParams
+    model_selection = "lowest inertia of n_init restarts (label-free)"
 
     def fit_predict(self, data: TaskData, ctx: RunContext) -> Prediction:
         import faiss

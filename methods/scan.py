@@ -58,39 +58,125 @@ from unic_bench.methods.common.training import Encoder, Finetune, Trainer, Train
 
 EPS = 1e-8  # losses.py: probabilities are clamped at 1e-8 inside the entropy
 LOG_FLOOR = -100.0  # nn.BCELoss clamps log(x) at -100
+AUTO = "auto"
 
-# The two official optimiser regimes (configs/scan/scan_imagenet_*.yml vs scan_cifar10/stl10.yml).
-SGD_REGIME = {"optimizer": "sgd", "lr": 5.0, "weight_decay": 0.0, "batch_size": 512}
-ADAM_REGIME = {"optimizer": "adam", "lr": 1e-4, "weight_decay": 1e-4, "batch_size": 128}
+
+@dataclasses.dataclass(frozen=True)
+class ScanConfig:
+    """The settings of one official ``configs/scan/scan_<dataset>.yml``."""
+
+    k: int  # num_neighbors
+    epochs: int
+    batch_size: int
+    optimizer: Literal["adam", "sgd"]
+    lr: float
+    weight_decay: float
+    head_only: bool  # update_cluster_head_only: frozen backbone, several heads (ImageNet)
+
+
+@dataclasses.dataclass(frozen=True)
+class SelfLabelConfig:
+    """The settings of one official ``configs/selflabel/selflabel_<dataset>.yml``."""
+
+    epochs: int
+    batch_size: int
+    optimizer: Literal["adam", "sgd"]
+    lr: float
+    weight_decay: float
+    class_balance: bool  # criterion_kwargs.apply_class_balancing
+    ema: float  # ema_alpha when use_ema, else 0
+
+
+# wvangansbeke/Unsupervised-Classification, configs/scan/*.yml (commit 57dff92; cifar20: 2af8f51).
+# Keyed by exact dataset names: a dataset not listed (digits, imagenet-r, ...) never inherits them.
+SCAN_CONFIGS: dict[str, ScanConfig] = {
+    "cifar10": ScanConfig(20, 50, 128, "adam", 1e-4, 1e-4, head_only=False),  # scan_cifar10.yml
+    "cifar100-20": ScanConfig(20, 100, 512, "adam", 1e-4, 1e-4, head_only=False),  # scan_cifar20.yml
+    "stl10": ScanConfig(20, 100, 128, "adam", 1e-4, 1e-4, head_only=False),  # scan_stl10.yml
+    "imagenet50": ScanConfig(50, 100, 512, "sgd", 5.0, 0.0, head_only=True),  # scan_imagenet_50.yml
+    "imagenet100": ScanConfig(50, 100, 1024, "sgd", 5.0, 0.0, head_only=True),  # scan_imagenet_100.yml
+    "imagenet200": ScanConfig(50, 100, 1024, "sgd", 5.0, 0.0, head_only=True),  # scan_imagenet_200.yml
+}
+# configs/selflabel/*.yml of the same repository.
+SELFLABEL_CONFIGS: dict[str, SelfLabelConfig] = {
+    "cifar10": SelfLabelConfig(200, 1000, "adam", 1e-4, 1e-4, class_balance=True, ema=0.0),  # selflabel_cifar10.yml
+    "cifar100-20": SelfLabelConfig(200, 1000, "adam", 1e-4, 1e-4, class_balance=True, ema=0.0),  # selflabel_cifar20.yml
+    "stl10": SelfLabelConfig(100, 1000, "adam", 1e-4, 1e-4, class_balance=True, ema=0.0),  # selflabel_stl10.yml
+    "imagenet50": SelfLabelConfig(25, 512, "sgd", 0.03, 0.0, class_balance=False, ema=0.999),  # selflabel_imagenet_50.yml
+    "imagenet100": SelfLabelConfig(25, 512, "sgd", 0.03, 0.0, class_balance=False, ema=0.999),  # selflabel_imagenet_100.yml
+    "imagenet200": SelfLabelConfig(25, 512, "sgd", 0.03, 0.0, class_balance=False, ema=0.999),  # selflabel_imagenet_200.yml
+}
+# Datasets of no official config: the end-to-end Adam regime of the CIFAR/STL configs with the
+# 100 epochs of STL-10 and ImageNet, and CIFAR-10's self-labelling.
+FALLBACK = ScanConfig(20, 100, 128, "adam", 1e-4, 1e-4, head_only=False)
+FALLBACK_SELFLABEL = SELFLABEL_CONFIGS["cifar10"]
+# Not paper datasets: digits (a head on 64-d pixels gets 15 steps an epoch, too few for the Adam
+# regime's 1e-4) takes lr 1e-3 by the rule UNIC's digits default follows.
+EXTRA_DEFAULTS: dict[str, dict[str, Any]] = {"digits": {"lr": 1e-3}}
 FROZEN_HEADS = 10  # ImageNet configs' num_heads; 1 when the network trains
+
+OptimizerName = Literal["adam", "adamw", "sgd"]
 
 
 class SCANParams(TrainParams):
     finetune: Finetune = Field("none", description="none = Table 6 'heads' (SCAN-dagger); last-block = 'Tune' (single head)")
-    num_heads: int | None = Field(None, ge=1, description="None = 10 with a frozen backbone, 1 when finetuning")
-    optimizer: Literal["adam", "adamw", "sgd"] | None = Field(None, description="None = sgd (frozen, ImageNet) / adam (else)")
-    lr: float | None = Field(None, gt=0, description="None = 5.0 (frozen, ImageNet; SGD) / 1e-4 (else; Adam)")
-    weight_decay: float | None = Field(None, ge=0, description="None = 0 (frozen, ImageNet) / 1e-4 (else)")
-    batch_size: int | None = Field(None, ge=1, description="None = 512 (frozen, ImageNet) / 128 (else)")
+    num_heads: int | Literal["auto"] = Field(AUTO, description="auto = 10 with a frozen backbone, 1 when finetuning")
+    optimizer: OptimizerName | Literal["auto"] = Field(AUTO, description="auto = the dataset's official config (see regime)")
+    lr: float | Literal["auto"] = Field(AUTO, description="auto = the dataset's official config (see regime)")
+    weight_decay: float | Literal["auto"] = Field(AUTO, description="auto = the dataset's official config (see regime)")
+    batch_size: int | Literal["auto"] = Field(AUTO, description="auto = the dataset's official config (see regime)")
+    epochs: int = Field(FALLBACK.epochs, ge=1, description="the dataset's config (CIFAR-10: 50), else 100")
     schedule: Literal["cosine", "constant"] = "constant"
-    k: int = Field(20, ge=1, description="neighbours besides self (20 CIFAR/STL; 50 ImageNet via defaults_for)")
+    k: int = Field(FALLBACK.k, ge=1, description="neighbours besides self (20 CIFAR/STL; 50 ImageNet)")
     entropy_weight: float = Field(5.0, ge=0, description="lambda of the entropy term (5.0 in every official config)")
     self_label: bool = Field(False, description="run SCAN's self-labelling step after training")
     confidence: float = Field(0.99, gt=0, lt=1, description="self-labelling: confidence threshold")
-    class_balance: bool = Field(True, description="self-labelling: weight classes by n / n_c")
-    self_label_epochs: int = Field(200, ge=1)
-    self_label_lr: float = Field(1e-4, gt=0)
-    self_label_batch_size: int = Field(1000, ge=1)
+    class_balance: bool = Field(True, description="self-labelling: weight classes by n / n_c (not on ImageNet)")
+    self_label_epochs: int = Field(FALLBACK_SELFLABEL.epochs, ge=1)
+    self_label_lr: float = Field(FALLBACK_SELFLABEL.lr, gt=0)
+    self_label_batch_size: int = Field(FALLBACK_SELFLABEL.batch_size, ge=1)
+    self_label_optimizer: Literal["adam", "sgd"] = Field(FALLBACK_SELFLABEL.optimizer)
+    self_label_weight_decay: float = Field(FALLBACK_SELFLABEL.weight_decay, ge=0)
+    self_label_ema: float = Field(FALLBACK_SELFLABEL.ema, ge=0, lt=1, description="EMA of the head's weights (ImageNet 0.999); 0 = off")
 
     def regime(self, mode: Literal["none", "last-block"], dataset: str) -> TrainParams:
-        """The optimisation settings actually used: unset fields from the matching official regime."""
-        base = SGD_REGIME if mode == "none" and dataset.startswith("imagenet") else ADAM_REGIME
-        values = {key: default if getattr(self, key) is None else getattr(self, key) for key, default in base.items()}
-        common = self.model_dump(include=set(TrainParams.model_fields) - set(values) - {"finetune"})
-        return TrainParams(finetune=mode, **common, **values)
+        """The optimisation settings actually used; ``auto`` fields from the dataset's official config.
+
+        A head-only config (ImageNet: SGD lr 5.0) applies only when the backbone is frozen; when the
+        last block trains, the end-to-end Adam regime is used (lr 5.0 on a ViT block is not a
+        setting any paper used). End-to-end configs (CIFAR/STL) apply in both modes.
+        """
+        config = SCAN_CONFIGS.get(dataset, FALLBACK)
+        if config.head_only and mode != "none":
+            config = FALLBACK
+        chosen = {key: getattr(config, key) if getattr(self, key) == AUTO else getattr(self, key) for key in REGIME_KEYS}
+        common = self.model_dump(include=set(TrainParams.model_fields) - set(chosen) - {"finetune"})
+        return TrainParams(finetune=mode, **common, **chosen)
 
     def heads_for(self, mode: Literal["none", "last-block"]) -> int:
-        return self.num_heads or (FROZEN_HEADS if mode == "none" else 1)
+        if self.num_heads != AUTO:
+            return int(self.num_heads)
+        return FROZEN_HEADS if mode == "none" else 1
+
+
+REGIME_KEYS = ("optimizer", "lr", "weight_decay", "batch_size")
+
+
+def dataset_defaults(dataset: str) -> dict[str, Any]:
+    """The one place SCAN's per-dataset values are decided (mode-free ones; see ``regime``)."""
+    config, selflabel = SCAN_CONFIGS.get(dataset, FALLBACK), SELFLABEL_CONFIGS.get(dataset, FALLBACK_SELFLABEL)
+    values = {
+        "k": config.k,
+        "epochs": config.epochs,
+        "self_label_epochs": selflabel.epochs,
+        "self_label_lr": selflabel.lr,
+        "self_label_batch_size": selflabel.batch_size,
+        "self_label_optimizer": selflabel.optimizer,
+        "self_label_weight_decay": selflabel.weight_decay,
+        "self_label_ema": selflabel.ema,
+        "class_balance": selflabel.class_balance,
+    }
+    return {**values, **EXTRA_DEFAULTS.get(dataset, {})}
 
 
 def entropy(p: torch.Tensor) -> torch.Tensor:
@@ -99,13 +185,27 @@ def entropy(p: torch.Tensor) -> torch.Tensor:
     return -(q * q.log()).sum(-1)
 
 
+def consistency_bce(p_a: torch.Tensor, p_n: torch.Tensor) -> torch.Tensor:
+    """``nn.BCELoss(<p_a, p_n>, 1)`` per pair, as losses.py:SCANLoss computes it.
+
+    torch's binary cross-entropy clamps the log at -100 *and* its backward divides by
+    ``max(x (1 - x), 1e-12)``, so a similarity that underflows to 0 has a finite gradient
+    (taking ``log`` and clamping it would give 0 * inf = NaN there). Run in float32 outside
+    autocast, which refuses binary_cross_entropy; similarities a rounding error above 1 are cut
+    to 1 (the function rejects inputs outside [0, 1]).
+    """
+    sim = (p_a * p_n).sum(-1).clamp_max(1.0)
+    with torch.autocast(sim.device.type, enabled=False):
+        return F.binary_cross_entropy(sim.float(), torch.ones_like(sim, dtype=torch.float32), reduction="none")
+
+
 def scan_loss(anchor: torch.Tensor, neighbor: torch.Tensor, entropy_weight: float) -> dict[str, torch.Tensor]:
     """SCANLoss on logits (..., B, K): BCE(<p_a, p_n>, 1) - entropy_weight * H(mean_b p_a).
 
     Leading dimensions are heads; every term keeps them (one value per head).
     """
     p_a, p_n = torch.softmax(anchor.float(), dim=-1), torch.softmax(neighbor.float(), dim=-1)
-    consistency = -(p_a * p_n).sum(-1).log().clamp_min(LOG_FLOOR).mean(-1)
+    consistency = consistency_bce(p_a, p_n).mean(-1)
     ent = entropy(p_a.mean(-2))
     return {"loss": consistency - entropy_weight * ent, "consistency": consistency, "entropy": ent}
 
@@ -193,17 +293,12 @@ class SCAN(Method[SCANParams]):
     paper = "Van Gansbeke et al., ECCV 2020; UNIC (arXiv 2503.14500) Table 6"
     tasks: ClassVar[frozenset[Task]] = frozenset({"clustering"})
     Params = SCANParams
+    model_selection = "last epoch; the head of lowest SCAN loss on the train split (label-free)"
 
     @classmethod
     def defaults_for(cls, dataset: str, task: Task) -> dict[str, Any]:
-        """configs/scan/scan_imagenet_{50,100,200}.yml: 50 neighbours (20 for CIFAR/STL).
-
-        Digits (not a paper dataset) takes lr 1e-3 by the rule UNIC's digits default follows: a
-        head on 64-d pixels gets 15 steps an epoch, too few for the Adam regime's 1e-4.
-        """
-        if dataset.startswith("imagenet"):
-            return {"k": 50}
-        return {"lr": 1e-3} if dataset == "digits" else {}
+        """The dataset's official config values (``SCAN_CONFIGS``/``SELFLABEL_CONFIGS``)."""
+        return dataset_defaults(dataset)
 
     def fit_predict(self, data: TaskData, ctx: RunContext) -> Prediction:
         p = self.params
@@ -259,8 +354,8 @@ class SCAN(Method[SCANParams]):
             epochs=p.self_label_epochs,
             batch_size=p.self_label_batch_size,
             lr=p.self_label_lr,
-            weight_decay=1e-4,
-            optimizer="adam",
+            weight_decay=p.self_label_weight_decay,
+            optimizer=p.self_label_optimizer,
             schedule="constant",
             workers=p.workers,
         )  # type: ignore[arg-type]
@@ -270,13 +365,38 @@ class SCAN(Method[SCANParams]):
             weak["embeddings"] = encoder.embed("train")  # refreshed once per epoch when the tail trains
             return torch.arange(len(weak["embeddings"]), device=encoder.device).unsqueeze(1)
 
+        ema = WeightEMA([*head.parameters(), *encoder.trainable()], p.self_label_ema) if p.self_label_ema > 0 else None
+
         def objective(rows: torch.Tensor, embeddings: torch.Tensor) -> dict[str, torch.Tensor]:
+            if ema is not None:
+                ema.remember()
             with torch.no_grad():
                 weak_logits = head(weak["embeddings"][rows[:, 0]])
             return self_label_loss(weak_logits, head(embeddings[:, 0]), p.confidence, p.class_balance)
 
         phase_dir = None if ctx.checkpoint_dir is None else Path(ctx.checkpoint_dir) / "selflabel"
-        Trainer(encoder, head, params, dataclasses.replace(ctx, checkpoint_dir=phase_dir)).fit(rows_of_epoch, objective)
+        trainer = Trainer(encoder, head, params, dataclasses.replace(ctx, checkpoint_dir=phase_dir), after_step=ema)
+        trainer.fit(rows_of_epoch, objective)
+
+
+class WeightEMA:
+    """utils/ema.py as selflabel_train uses it: after every step the weights become
+    ``alpha * before + (1 - alpha) * stepped`` (``update_params`` then ``apply_shadow``, so the
+    shadow always equals the weights). ``remember`` runs in the objective, i.e. before the step,
+    so a resumed run blends from the restored weights exactly as an uninterrupted one."""
+
+    def __init__(self, params: list[nn.Parameter], alpha: float) -> None:
+        self.params, self.alpha = params, alpha
+        self.before: list[torch.Tensor] = []
+
+    @torch.no_grad()
+    def remember(self) -> None:
+        self.before = [q.detach().clone() for q in self.params]
+
+    @torch.no_grad()
+    def __call__(self, step: int) -> None:
+        for before, q in zip(self.before, self.params):
+            q.mul_(1 - self.alpha).add_(before, alpha=self.alpha)
 
 
 @hookimpl

@@ -189,6 +189,9 @@ def _print_outcomes(outcomes: list[Any]) -> None:
         tag = " (existing record kept)" if out.reused else ""
         tag += f" ({out.record.note})" if out.record.note else ""
         s = out.spec
+        if s.num_clusters is not None:  # K was asked for or estimated: say which
+            chosen = out.record.k_selection.get("chosen_by", "")
+            tag = f" (K={out.record.num_clusters}, {chosen})" + tag
         console.print(
             f"{s.method} | {s.backbone} | {s.dataset} | {s.task} | seed {s.seed}: {metrics}{tag}  -> {out.path}", highlight=False
         )
@@ -295,6 +298,9 @@ def table(
     results: Annotated[Path, typer.Option(help="Results folder whose runs/ records are tabulated.")] = Path("results"),
     output: Annotated[Optional[Path], typer.Option(help="Write to this file (atomically) instead of stdout.")] = None,
     digits: Annotated[int, typer.Option(help="Decimals of the percentages.")] = 1,
+    metric_variant: Annotated[
+        Optional[str], typer.Option(help="many-to-one: score clusters as their majority class (overclustering)")
+    ] = None,
 ) -> None:
     """Render a leaderboard (mean ± std over seeds, best bold, second underlined)."""
     from unic_bench.atomic import atomic_write
@@ -309,7 +315,9 @@ def table(
         records += paper_records(table=layout.removeprefix("table"))
     if not records:
         raise BenchError(f"no records under '{runs}' (run `unic-bench run ...` or `unic-bench demo`, or add --with-paper)")
-    text = render(records, layout, format_, dataset=dataset, digits=digits)  # type: ignore[arg-type]
+    if metric_variant is not None:
+        _check_choice("metric variant", metric_variant, ("many-to-one",))
+    text = render(records, layout, format_, dataset=dataset, digits=digits, variant=metric_variant)  # type: ignore[arg-type]
     if output is None:
         typer.echo(text)
     else:

@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -22,6 +22,26 @@ from unic_bench.plugins.host import PluginHost
 
 GcdMetric = Literal["v2", "v1"]
 PARAM_PREFIXES = ("method", "backbone", "dataset")
+AUTO = "auto"
+OMIT = object()  # in LEGACY_ID_FORMS: the key did not exist when the ids were first issued
+
+# Method params whose spelling changed after run ids were first issued, hashed in their old form
+# so that a record keeps its id: method -> key -> (value now, value then). ``OMIT``: the key was
+# added later and is left out of the hash while it holds the value that reproduces the old run.
+# Only sound when the two forms mean the same run on every dataset (a derived value that was
+# ``None`` and is now ``"auto"``), never for a value that changed.
+LEGACY_ID_FORMS: dict[str, dict[str, tuple[Any, Any]]] = {
+    "scan": {
+        "num_heads": (AUTO, None),
+        "optimizer": (AUTO, None),
+        "lr": (AUTO, None),
+        "weight_decay": (AUTO, None),
+        "batch_size": (AUTO, None),
+        "self_label_optimizer": ("adam", OMIT),
+        "self_label_weight_decay": (0.0001, OMIT),
+        "self_label_ema": (0.0, OMIT),
+    },
+}
 
 
 class RunSpec(BaseModel):
@@ -40,17 +60,37 @@ class RunSpec(BaseModel):
     gcd_metric: GcdMetric = "v2"
     weights_sha256: Optional[str] = None  # only for a user's --weights file; official weights follow from the name
 
+    num_clusters: Union[int, Literal["auto"], None] = None  # None: the dataset's number of classes
+    estimate_k: dict[str, Any] = Field(default_factory=dict)  # EstimateKParams, when num_clusters is auto
+
     def canonical_json(self) -> str:
-        """Sorted-key JSON; ``weights_sha256`` appears only when set, so runs on official weights keep their ids."""
+        """Sorted-key JSON of the spec in its id form: fields added later (``weights_sha256``,
+        ``num_clusters``, ``estimate_k``) appear only when set, and method params in
+        ``LEGACY_ID_FORMS`` take their old spelling, so existing runs keep their ids."""
         data = self.model_dump(mode="json")
-        if data["weights_sha256"] is None:
-            del data["weights_sha256"]
+        for added in ("weights_sha256", "num_clusters", "estimate_k"):
+            if data[added] in (None, {}):
+                del data[added]
+        data["method_params"] = legacy_id_form(self.method, data["method_params"])
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @property
     def run_id(self) -> str:
         """Hash of the canonical spec: a rerun of the same spec lands on the same record."""
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
+
+
+def legacy_id_form(method: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with every (value now) of ``LEGACY_ID_FORMS[method]`` replaced by (value then)."""
+    forms = LEGACY_ID_FORMS.get(method, {})
+    out = {}
+    for key, value in params.items():
+        now, then = forms.get(key, (OMIT, OMIT))
+        if now is OMIT or value != now or type(value) is not type(now):
+            out[key] = value
+        elif then is not OMIT:
+            out[key] = then
+    return out
 
 
 class RunRequest(BaseModel):
@@ -127,6 +167,35 @@ def split_params(overrides: Mapping[str, Any], dataset_only: Iterable[str] = ())
     return routed
 
 
+def cluster_count(overrides: dict[str, Any], dataset_fields: set[str]) -> tuple[int | Literal["auto"] | None, dict[str, Any]]:
+    """Take the protocol's ``num_clusters`` (and ``estimate_k.*``) out of the ``--set`` overrides.
+
+    ``num_clusters=N`` asks every method for N clusters, ``auto`` for an estimated K
+    (:mod:`unic_bench.run.estimate_k`). A dataset that declares ``num_clusters`` itself (``folder``:
+    the K of a flat folder) keeps an integer value.
+    """
+    from unic_bench.run.estimate_k import EstimateKParams
+
+    estimate = {key.partition(".")[2]: overrides.pop(key) for key in list(overrides) if key.startswith("estimate_k.")}
+    value = overrides.get("num_clusters")
+    if value is None or ("num_clusters" in dataset_fields and value != AUTO):
+        if estimate:
+            raise BenchError("estimate_k.* settings need --set num_clusters=auto")
+        return None, {}
+    del overrides["num_clusters"]
+    if value != AUTO and (isinstance(value, bool) or not isinstance(value, int) or value < 2):
+        raise BenchError(f"invalid num_clusters {value!r}: expected an integer >= 2 or 'auto'")
+    if value != AUTO:
+        if estimate:
+            raise BenchError("estimate_k.* settings need --set num_clusters=auto")
+        return value, {}
+    try:
+        params = EstimateKParams(**estimate)
+    except ValidationError as exc:
+        raise BenchError(describe_validation_error(exc, EstimateKParams, "num_clusters=auto (estimate_k)")) from None
+    return AUTO, params.model_dump(mode="json")
+
+
 def weights_checksum(backbone: type[Backbone], path: Path) -> str:
     """sha256 of a ``--weights`` file, after checking the backbone takes weights and the file exists."""
     if not backbone.accepts_weights:
@@ -156,7 +225,9 @@ def resolve(request: RunRequest, host: PluginHost) -> list[RunSpec]:
             f"provides {dataset.modality} (valid backbones: {', '.join(fitting)})"
         )
     weights_sha256 = None if request.weights is None else weights_checksum(backbone, request.weights)
-    routed = split_params(request.set, set(dataset.Params.model_fields) - set(method.Params.model_fields))
+    overrides = dict(request.set)
+    num_clusters, estimate = cluster_count(overrides, set(dataset.Params.model_fields))
+    routed = split_params(overrides, set(dataset.Params.model_fields) - set(method.Params.model_fields))
     params = {
         "method_params": method.validate_params(
             {**method.defaults_for(dataset.name, request.task), **routed["method"]}
@@ -173,6 +244,8 @@ def resolve(request: RunRequest, host: PluginHost) -> list[RunSpec]:
             seed=seed,
             gcd_metric=request.gcd_metric if request.task == "gcd" else "v2",  # no bearing on clustering
             weights_sha256=weights_sha256,
+            num_clusters=num_clusters,
+            estimate_k=estimate,
             **params,
         )
         for seed in request.seeds
