@@ -13,12 +13,16 @@ Facts from wvangansbeke/Unsupervised-Classification:
 - Heads (models/models.py): one Linear(d -> K) per head. UNIC Table 6: "heads" (frozen
   backbone, several heads) = SCAN-dagger, 85.48 on ImageNet-50, the default here; "Tune" (last
   block, single head) = 87.12 is ``finetune=last-block`` (``num_heads`` then defaults to 1).
-- Optimiser: two official regimes. The ImageNet configs train heads on a frozen backbone with
-  SGD (lr 5.0, momentum 0.9, no weight decay, batch 512, constant lr, 100 epochs); the CIFAR/STL
-  configs train the network with Adam (lr 1e-4, wd 1e-4, batch 128, constant lr). Unset
-  (``None``) optimiser fields take the SGD regime for a frozen backbone on an ImageNet subset
-  and the Adam regime otherwise (other datasets, and whenever the last block trains: lr 5.0
-  on a ViT block is not a setting any paper used). UNIC does not state SCAN-dagger's optimiser.
+- Per-dataset settings: ``SCAN_CONFIGS`` / ``SELFLABEL_CONFIGS`` below are the official
+  ``configs/scan/*.yml`` and ``configs/selflabel/*.yml``, keyed by exact dataset names. Two
+  regimes: the ImageNet configs train heads on a frozen backbone with SGD (lr 5.0, momentum 0.9,
+  no weight decay, batch 512 for ImageNet-50 and 1024 for 100/200, constant lr, 100 epochs); the
+  CIFAR/STL configs train the network with Adam (lr 1e-4, wd 1e-4, batch 128, CIFAR-100-20 512;
+  50 epochs CIFAR-10, 100 otherwise). ``auto`` optimiser fields take the dataset's config; a
+  head-only (ImageNet) config applies only when the backbone is frozen -- when the last block
+  trains, the Adam regime is used (lr 5.0 on a ViT block is not a setting any paper used).
+  Datasets without a config take the Adam regime with 100 epochs. UNIC does not state
+  SCAN-dagger's optimiser.
 - Head selection (utils/evaluate_utils.py:scan_evaluate): the head with the lowest
   ``consistency - entropy`` -- note the entropy weight is **1** there, not lambda = 5; the code
   is followed. The official script scores it on the *validation* split's own 5-NN after every
@@ -27,7 +31,8 @@ Facts from wvangansbeke/Unsupervised-Classification:
 - Self-labelling (selflabel.py, losses.py:ConfidenceBasedCE; off by default, as in the UNIC
   tables): continue from the selected head; target = argmax of the weak view where its
   probability > 0.99; CE on the strong view over the confident samples, classes weighted n/n_c
-  (CIFAR/STL configs: Adam 1e-4, wd 1e-4, batch 1000, constant lr).
+  (CIFAR/STL configs: Adam 1e-4, wd 1e-4, batch 1000, constant lr, 200 epochs, STL-10 100;
+  ImageNet configs: SGD 0.03, batch 512, 25 epochs, weight EMA 0.999, no class balancing).
 
 Deviation (README): with a frozen backbone the head trains on the cached features of the
 feature-extraction transform (no augmentation; the official code re-encodes augmented views
@@ -52,13 +57,12 @@ from unic_bench.api.component import Task
 from unic_bench.api.hookspecs import hookimpl
 from unic_bench.api.method import Method
 from unic_bench.api.taskdata import Prediction, RunContext, TaskData
-from unic_bench.methods.common.heads import build_head
 from unic_bench.methods.common.neighbors import knn
 from unic_bench.methods.common.training import Encoder, Finetune, Trainer, TrainParams, resolve_finetune, seeded
 
 EPS = 1e-8  # losses.py: probabilities are clamped at 1e-8 inside the entropy
 LOG_FLOOR = -100.0  # nn.BCELoss clamps log(x) at -100
-AUTO = "auto"
+AUTO: Literal["auto"] = "auto"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,11 +124,13 @@ OptimizerName = Literal["adam", "adamw", "sgd"]
 
 class SCANParams(TrainParams):
     finetune: Finetune = Field("none", description="none = Table 6 'heads' (SCAN-dagger); last-block = 'Tune' (single head)")
+    # The four optimiser fields widen TrainParams' types by "auto" (mypy: an incompatible
+    # override, hence the ignores); ``regime`` turns them into a plain TrainParams.
     num_heads: int | Literal["auto"] = Field(AUTO, description="auto = 10 with a frozen backbone, 1 when finetuning")
-    optimizer: OptimizerName | Literal["auto"] = Field(AUTO, description="auto = the dataset's official config (see regime)")
-    lr: float | Literal["auto"] = Field(AUTO, description="auto = the dataset's official config (see regime)")
-    weight_decay: float | Literal["auto"] = Field(AUTO, description="auto = the dataset's official config (see regime)")
-    batch_size: int | Literal["auto"] = Field(AUTO, description="auto = the dataset's official config (see regime)")
+    optimizer: OptimizerName | Literal["auto"] = Field(AUTO, description="auto = the dataset's official config (see regime)")  # type: ignore[assignment]
+    lr: float | Literal["auto"] = Field(AUTO, description="auto = the dataset's official config (see regime)")  # type: ignore[assignment]
+    weight_decay: float | Literal["auto"] = Field(AUTO, description="auto = the dataset's official config (see regime)")  # type: ignore[assignment]
+    batch_size: int | Literal["auto"] = Field(AUTO, description="auto = the dataset's official config (see regime)")  # type: ignore[assignment]
     epochs: int = Field(FALLBACK.epochs, ge=1, description="the dataset's config (CIFAR-10: 50), else 100")
     schedule: Literal["cosine", "constant"] = "constant"
     k: int = Field(FALLBACK.k, ge=1, description="neighbours besides self (20 CIFAR/STL; 50 ImageNet)")
@@ -137,7 +143,9 @@ class SCANParams(TrainParams):
     self_label_batch_size: int = Field(FALLBACK_SELFLABEL.batch_size, ge=1)
     self_label_optimizer: Literal["adam", "sgd"] = Field(FALLBACK_SELFLABEL.optimizer)
     self_label_weight_decay: float = Field(FALLBACK_SELFLABEL.weight_decay, ge=0)
-    self_label_ema: float = Field(FALLBACK_SELFLABEL.ema, ge=0, lt=1, description="EMA of the head's weights (ImageNet 0.999); 0 = off")
+    self_label_ema: float = Field(
+        FALLBACK_SELFLABEL.ema, ge=0, lt=1, description="EMA of the head's weights (ImageNet 0.999); 0 = off"
+    )
 
     def regime(self, mode: Literal["none", "last-block"], dataset: str) -> TrainParams:
         """The optimisation settings actually used; ``auto`` fields from the dataset's official config.
@@ -254,7 +262,7 @@ class Heads(nn.Module):
 
     def __init__(self, in_dim: int, num_clusters: int, num_heads: int) -> None:
         super().__init__()
-        linears = [build_head("fc", in_dim, num_clusters) for _ in range(num_heads)]
+        linears = [nn.Linear(in_dim, num_clusters) for _ in range(num_heads)]
         self.weight = nn.Parameter(torch.stack([layer.weight.detach() for layer in linears]))
         self.bias = nn.Parameter(torch.stack([layer.bias.detach() for layer in linears]))
 
@@ -349,16 +357,18 @@ class SCAN(Method[SCANParams]):
         """selflabel.py on the selected head: weak view = the feature-extraction transform (no
         gradient), strong view = the train transform (with a frozen backbone both are the cached
         feature, so the step only sharpens confident predictions)."""
-        params = TrainParams(
-            finetune=mode,
-            epochs=p.self_label_epochs,
-            batch_size=p.self_label_batch_size,
-            lr=p.self_label_lr,
-            weight_decay=p.self_label_weight_decay,
-            optimizer=p.self_label_optimizer,
-            schedule="constant",
-            workers=p.workers,
-        )  # type: ignore[arg-type]
+        params = TrainParams.model_validate(
+            {
+                "finetune": mode,
+                "epochs": p.self_label_epochs,
+                "batch_size": p.self_label_batch_size,
+                "lr": p.self_label_lr,
+                "weight_decay": p.self_label_weight_decay,
+                "optimizer": p.self_label_optimizer,
+                "schedule": "constant",
+                "workers": p.workers,
+            }
+        )
         weak: dict[str, torch.Tensor] = {}
 
         def rows_of_epoch(epoch: int, generator: torch.Generator) -> torch.Tensor:

@@ -98,7 +98,8 @@ class SSKMeans(Method[SSKMeansParams]):
         feats = l2_rows(feats) if p.normalize == "l2" else feats
         x = torch.from_numpy(np.ascontiguousarray(feats)).to(ctx.device)
         mask = data.labelled_mask
-        classes, y_pos = np.unique(data.train_labels[mask], return_inverse=True)  # type: ignore[index]
+        assert data.train_labels is not None  # a GCD task always has them
+        classes, y_pos = np.unique(data.train_labels[mask], return_inverse=True)
         x_l, x_u = x[torch.from_numpy(mask).to(ctx.device)], x[torch.from_numpy(~mask).to(ctx.device)]
         y_l = torch.from_numpy(y_pos.astype(np.int64)).to(ctx.device)
         gen = torch.Generator().manual_seed(ctx.seed)

@@ -5,8 +5,9 @@ differs from ``main_args.py``'s argparse defaults; each such case is named below
 
 - Pairs (gen_embeds.py, loaders/embedNN.py): cosine kNN of the training embeddings with self
   excluded; each epoch every image x is paired with x' drawn uniformly from its top ``knn``
-  (README: 50; 25 in its IN-1K example). Embeddings are precomputed, no augmentation
-  (``--precomputed``, ``embed_aug none``).
+  (README: 50; 25 in its IN-1K command, which also standardises the heads' input,
+  ``--embed_norm``). Embeddings are precomputed, no augmentation (``--precomputed``,
+  ``embed_aug none``). Per-dataset values: ``DATASET_DEFAULTS`` (exact dataset names).
 - Heads (model_builders/multi_head.py): H = 16 DINO heads (README ``--num_heads=16``; see
   :class:`~unic_bench.methods.common.heads.DINOHead`); a teacher copy of the heads follows the student by
   EMA, m on a cosine schedule from 0.996 to ``max_momentum_teacher`` (README 0.996, so constant;
@@ -21,8 +22,11 @@ differs from ``main_args.py``'s argparse defaults; each such case is named below
 - Optimisation (train_main.py): AdamW, no weight decay on biases and 1-d parameters, wd 1e-4;
   lr = 1e-4 x batch/256 (linear scaling) after a 20-epoch linear warm-up, constant afterwards
   (README lr = min_lr = 1e-4, warm-up 20; argparse defaults are 5e-4, 1e-6, 10); batch 1024
-  with ``drop_last``; 100 epochs; the prototype layer is frozen during epoch 0
+  with ``drop_last`` (IN-1K: 128); 100 epochs; the prototype layer is frozen during epoch 0
   (``freeze_last_layer`` 1).
+- Small-data rule (not in the paper; ``batch_for``): on a dataset that is not one of TEMI's,
+  ``batch_size=auto`` is 1024, or ``N // 48`` when that is smaller, so that 100 epochs are the
+  4,800 steps of the README's CIFAR-10 command (digits: batch 37 instead of one step an epoch).
 - Best head (MultiHead.set_losses): the head with the lowest mean training loss over the last
   epoch; prediction = argmax of that *teacher* head.
 
@@ -52,8 +56,7 @@ from unic_bench.methods.common.heads import DINOHead
 from unic_bench.methods.common.neighbors import knn
 from unic_bench.methods.common.training import Encoder, Finetune, Trainer, TrainParams, resolve_finetune, seeded
 
-
-AUTO = "auto"
+AUTO: Literal["auto"] = "auto"
 README_BATCH = 1024  # the README's CIFAR-10 command
 # Steps per epoch of that command on CIFAR-10 (50,000 // 1024): with 100 epochs, the 4,800 steps
 # the paper's EMA teacher (m = 0.996), warm-up and prior were tuned for.
@@ -65,7 +68,10 @@ README_STEPS_PER_EPOCH = 50_000 // README_BATCH
 # dataset keeps ``batch_size=auto`` (the small-data rule, ``batch_for``).
 PAPER_COMMAND: dict[str, Any] = {"batch_size": README_BATCH, "knn": 50, "embed_norm": False}
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
-    **{name: PAPER_COMMAND for name in ("cifar10", "cifar100", "cifar100-20", "stl10", "imagenet50", "imagenet100", "imagenet200")},
+    **{
+        name: PAPER_COMMAND
+        for name in ("cifar10", "cifar100", "cifar100-20", "stl10", "imagenet50", "imagenet100", "imagenet200")
+    },
     "imagenet1k": {"batch_size": 128, "knn": 25, "embed_norm": True},
     # the CPU demo: 4 heads instead of 16 (the cost is linear in heads); --set num_heads=16 restores it
     "digits": {"num_heads": 4},
@@ -82,7 +88,7 @@ def batch_for(n: int) -> int:
 class TEMIParams(TrainParams):
     finetune: Finetune = Field("none", description="none = precomputed embeddings (official default); last-block = 'TEMI (Tune)'")
     epochs: int = Field(100, ge=1)
-    batch_size: int | Literal["auto"] = Field(
+    batch_size: int | Literal["auto"] = Field(  # type: ignore[assignment]  # TrainParams' int, widened by "auto"
         AUTO, description="README 1024 on TEMI's datasets; auto = 1024 or N // 48 when smaller (see batch_for); drop_last"
     )
     embed_norm: bool = Field(False, description="--embed_norm: standardise the heads' input with the train mean and std")
@@ -130,12 +136,15 @@ def temi_loss(
         update_prior(prior, q_t, p.prior_momentum)  # compute_weight runs before the loss
         weight = (q_t[:, 0] * q_t[:, 1]).sum(-1).mean(0)  # (B,), averaged over heads
     pmi = [beta_pmi(q_s[:, v], q_t[:, 1 - v], prior[:, None], p.beta) for v in (0, 1)]  # student view v, teacher 1-v
-    per_head = -0.5 * sum((weight * x).mean(-1) for x in pmi)
+    per_head = -0.5 * ((weight * pmi[0]).mean(-1) + (weight * pmi[1]).mean(-1))
     return {"loss": per_head.mean(), "weight": weight.mean(), **{f"head{h}": v for h, v in enumerate(per_head)}}
 
 
 class Teacher(nn.Module):
     """EMA copy of the student heads and the per-head cluster prior (checkpointed together)."""
+
+    heads: nn.ModuleList
+    prior: torch.Tensor
 
     def __init__(self, student: nn.ModuleList, num_clusters: int) -> None:
         super().__init__()
@@ -157,6 +166,9 @@ class Standardize(nn.Module):
     """``--embed_norm`` (model_builders.py: ``set_mean_std`` with the train embeddings' statistics):
     the heads read (x - mean) / std; the neighbours stay those of the raw embeddings (gen_embeds.py).
     Identity when off. With ``finetune=last-block`` the statistics stay those of the frozen features."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(self, train: torch.Tensor, enabled: bool) -> None:
         super().__init__()
@@ -213,15 +225,16 @@ class TEMI(Method[TEMIParams]):
         k = min(p.knn, n - 1)
         neighbors = knn(data.train.features, k + 1, "cosine", ctx.device)[1][:, 1:].to(ctx.device)
         batch = batch_for(n) if p.batch_size == AUTO else min(int(p.batch_size), n)  # drop_last needs one batch
-        train = TrainParams(**{**p.model_dump(include=set(TrainParams.model_fields)), "batch_size": batch, "lr": p.lr * batch / 256})
+        train = TrainParams(
+            **{**p.model_dump(include=set(TrainParams.model_fields)), "batch_size": batch, "lr": p.lr * batch / 256}
+        )
         standardize = Standardize(data.train.features, p.embed_norm).to(ctx.device)
 
         mode = resolve_finetune(p.finetune, data)
         encoder = Encoder(data, mode, ctx.device, p.workers)
         with seeded(ctx.seed):
-            student = nn.ModuleList(
-                DINOHead(data.train.features.shape[1], num_clusters, p.hidden, p.bottleneck) for _ in range(p.num_heads)
-            )
+            heads = [DINOHead(data.train.features.shape[1], num_clusters, p.hidden, p.bottleneck) for _ in range(p.num_heads)]
+        student = nn.ModuleList(heads)
         teacher = Teacher(student, num_clusters)
         total_steps = p.epochs * (n // batch)
 
@@ -236,7 +249,7 @@ class TEMI(Method[TEMIParams]):
         def after_step(step: int) -> None:
             teacher.follow(student, teacher_momentum(step, total_steps, p.momentum_teacher, p.max_momentum_teacher))
 
-        prototypes = [prm for head in student for prm in head.last_layer.parameters()]
+        prototypes = [prm for head in heads for prm in head.last_layer.parameters()]
         trainer = Trainer(encoder, student, train, ctx, after_step=after_step, extra_state=teacher)
         trainer.fit(PartnerPairs(neighbors, batch, prototypes, p.freeze_last_layer), objective)
 

@@ -43,7 +43,10 @@ def test_auto_recovers_k_on_separable_data_and_records_how(cli: Any, tmp_path: P
     assert f"K={record.num_clusters}, {chosen_by}" in out.out
     assert record.spec.num_clusters == "auto" and record.spec.estimate_k["k_max"] == 25
     table = render([record], "table1" if task == "clustering" else "table2", "md")
-    assert "[K=auto]" in table and f"K estimated per run, kMeans [K=auto] / Identity (Synthetic): {record.num_clusters} ({chosen_by})" in table
+    assert (
+        "[K=auto]" in table
+        and f"K estimated per run, kMeans [K=auto] / Identity (Synthetic): {record.num_clusters} ({chosen_by})" in table
+    )
 
 
 def test_gcd_estimate_scores_labelled_images_only() -> None:
@@ -56,7 +59,9 @@ def test_gcd_estimate_scores_labelled_images_only() -> None:
 
 
 def test_a_given_k_reaches_the_method_and_many_to_one_is_stored(cli: Any, tmp_path: Path) -> None:
-    out = cli("run", "--method", "kmeans", *SYNTHETIC, "--set", "num_clusters=15", "--set", "n_init=2", "--results", str(tmp_path))
+    out = cli(
+        "run", "--method", "kmeans", *SYNTHETIC, "--set", "num_clusters=15", "--set", "n_init=2", "--results", str(tmp_path)
+    )
     assert out.code == 0, out.err
     record = only_record(tmp_path)
     assert record.num_clusters == 15 and record.k_selection == {"chosen_by": "given", "num_classes": 10}
@@ -65,7 +70,7 @@ def test_a_given_k_reaches_the_method_and_many_to_one_is_stored(cli: Any, tmp_pa
     m2o = record.metric_variants["many-to-one"]
     assert m2o["acc"] >= record.metrics["acc"] and m2o["nmi"] == record.metrics["nmi"]
     table = render([record], "table1", "md", variant="many-to-one")
-    assert "kMeans [K=15] [many-to-one]" in table and "majority class" in table
+    assert "kMeans (n_init=2) [K=15] [many-to-one]" in table and "majority class" in table
 
 
 @pytest.mark.parametrize(

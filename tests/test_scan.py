@@ -14,7 +14,17 @@ from test_unic import Interrupt, digits_with_images, stop_after
 
 from unic_bench.api.taskdata import RunContext
 from unic_bench.methods.common.neighbors import knn
-from unic_bench.methods.scan import SCAN, SCAN_CONFIGS, Heads, NeighborPairs, SCANParams, scan_loss, selection_losses, self_label_loss
+from unic_bench.methods.scan import (
+    SCAN,
+    SCAN_CONFIGS,
+    Heads,
+    NeighborPairs,
+    SCANParams,
+    WeightEMA,
+    scan_loss,
+    selection_losses,
+    self_label_loss,
+)
 from unic_bench.run.metrics import cluster_acc
 
 
@@ -91,10 +101,22 @@ def test_pairs_are_listed_neighbours_including_self() -> None:
 def test_regimes_follow_the_official_configs() -> None:
     p = SCANParams()
     frozen = p.regime("none", "imagenet50")
-    assert (frozen.optimizer, frozen.lr, frozen.weight_decay, frozen.batch_size, p.heads_for("none")) == ("sgd", 5.0, 0.0, 512, 10)
+    assert (frozen.optimizer, frozen.lr, frozen.weight_decay, frozen.batch_size, p.heads_for("none")) == (
+        "sgd",
+        5.0,
+        0.0,
+        512,
+        10,
+    )
     assert p.regime("none", "imagenet100").batch_size == 1024  # scan_imagenet_100.yml
     tuned = p.regime("last-block", "imagenet50")
-    assert (tuned.optimizer, tuned.lr, tuned.weight_decay, tuned.batch_size, p.heads_for("last-block")) == ("adam", 1e-4, 1e-4, 128, 1)
+    assert (tuned.optimizer, tuned.lr, tuned.weight_decay, tuned.batch_size, p.heads_for("last-block")) == (
+        "adam",
+        1e-4,
+        1e-4,
+        128,
+        1,
+    )
     assert p.regime("none", "cifar10").optimizer == "adam"
     assert p.regime("none", "cifar100-20").batch_size == 512  # scan_cifar20.yml
     assert SCANParams(lr=0.5, num_heads=3).regime("none", "imagenet50").lr == 0.5
@@ -133,7 +155,12 @@ def test_per_dataset_tables_equal_the_official_config_files(dataset: str) -> Non
     used = p.regime("none", dataset)
     assert (used.batch_size, used.optimizer, used.lr, used.weight_decay) == (batch, optimizer, lr, wd)
     assert SCAN_CONFIGS[dataset].head_only is head_only
-    assert (p.self_label_epochs, p.self_label_batch_size, p.self_label_optimizer, p.self_label_lr) == (sl_epochs, sl_batch, sl_optimizer, sl_lr)
+    assert (p.self_label_epochs, p.self_label_batch_size, p.self_label_optimizer, p.self_label_lr) == (
+        sl_epochs,
+        sl_batch,
+        sl_optimizer,
+        sl_lr,
+    )
     assert (p.self_label_weight_decay, p.class_balance, p.self_label_ema) == (sl_wd, balance, ema)
 
 
@@ -205,3 +232,15 @@ def test_last_block_variant_trains_one_head_and_the_tail() -> None:
     diag = pred.diagnostics
     assert (diag["finetune"], diag["num_heads"], diag["optimizer"], diag["lr"]) == ("last-block", 1, "adam", 1e-4)
     assert pred.labels.shape == (1797,) and len(ctx.log) == 2
+
+
+def test_self_label_ema_blends_each_step_as_utils_ema() -> None:
+    """selflabel_train with use_ema: update_params then apply_shadow after every optimiser step,
+    i.e. weights <- alpha * before + (1 - alpha) * stepped."""
+    weight = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
+    ema = WeightEMA([weight], alpha=0.999)
+    ema.remember()
+    with torch.no_grad():
+        weight.sub_(torch.tensor([10.0, 20.0]))  # the optimiser's step
+    ema(1)
+    torch.testing.assert_close(weight.detach(), 0.999 * torch.tensor([1.0, 2.0]) + 0.001 * torch.tensor([-9.0, -18.0]))

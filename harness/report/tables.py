@@ -125,7 +125,9 @@ def footnotes(records: list[RunRecord], layout: str) -> list[str]:
             how = r.k_selection.get("chosen_by", "estimated")
             estimated.setdefault(_row_name(r, layout), []).append(f"{r.num_clusters} ({how})")
     if estimated:
-        notes.append("[K=auto]: K estimated per run, " + "; ".join(f"{row}: {', '.join(ks)}" for row, ks in estimated.items()) + ".")
+        notes.append(
+            "[K=auto]: K estimated per run, " + "; ".join(f"{row}: {', '.join(ks)}" for row, ks in estimated.items()) + "."
+        )
     if any(r.metric_variant == MANY_TO_ONE for r in records):
         notes.append(f"[{MANY_TO_ONE}]: each cluster counts as its majority class (several clusters may share one).")
     return notes

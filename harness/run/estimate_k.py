@@ -31,7 +31,7 @@ from unic_bench.api.component import ParamsModel
 from unic_bench.api.taskdata import TaskData
 from unic_bench.errors import BenchError
 
-AUTO = "auto"
+AUTO: Literal["auto"] = "auto"
 GCD_MAX_CLASSES = 1000  # estimate_k.py: --max_classes default
 CLUSTERING_K_MAX = 50
 
@@ -43,7 +43,9 @@ class EstimateKParams(ParamsModel):
     k_max: int | Literal["auto"] = Field(
         AUTO, description="auto = 1000 (GCD, estimate_k.py's --max_classes) / 50 (clustering); capped at N - 1"
     )
-    n_init: int = Field(10, ge=1, description="k-means restarts per candidate (scikit-learn's default when estimate_k.py was written)")
+    n_init: int = Field(
+        10, ge=1, description="k-means restarts per candidate (scikit-learn's default when estimate_k.py was written)"
+    )
     subsample: int = Field(2000, ge=10, description="clustering: images the silhouette is computed on")
 
 
@@ -51,14 +53,14 @@ def bounds(params: EstimateKParams, data: TaskData) -> tuple[int, int]:
     """The search range; one-line errors for an empty or impossible one."""
     n = len(data.train)
     labelled = len(np.unique(data.train_labels[data.labelled_mask])) if data.task == "gcd" else 0  # type: ignore[index]
-    k_min = params.k_min if params.k_min != AUTO else (labelled if data.task == "gcd" else 2)
-    k_max = params.k_max if params.k_max != AUTO else (GCD_MAX_CLASSES if data.task == "gcd" else CLUSTERING_K_MAX)
-    k_max = min(int(k_max), n - 1)
-    if data.task == "gcd" and int(k_min) < labelled:
+    k_min = (labelled if data.task == "gcd" else 2) if params.k_min == AUTO else params.k_min
+    k_max = (GCD_MAX_CLASSES if data.task == "gcd" else CLUSTERING_K_MAX) if params.k_max == AUTO else params.k_max
+    k_max = min(k_max, n - 1)
+    if data.task == "gcd" and k_min < labelled:
         raise BenchError(f"estimate_k.k_min={k_min} is below the {labelled} labelled classes (valid: >= {labelled})")
-    if int(k_min) < 2 or int(k_min) > k_max:
+    if k_min < 2 or k_min > k_max:
         raise BenchError(f"estimate_k range [{k_min}, {k_max}] is empty (valid: 2 <= k_min <= k_max <= N - 1 = {n - 1})")
-    return int(k_min), k_max
+    return k_min, k_max
 
 
 def _kmeans_labels(x: np.ndarray, k: int, n_init: int, seed: int) -> np.ndarray:

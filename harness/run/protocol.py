@@ -26,9 +26,9 @@ from unic_bench.datasets.common.split_lists import splits_dir
 from unic_bench.errors import BenchError, unknown_choice
 from unic_bench.plugins.host import PluginHost, get_host
 from unic_bench.run.device import resolve_device
+from unic_bench.run.estimate_k import resolve_num_clusters
 from unic_bench.run.features import cached_features
 from unic_bench.run.gcd_split import labelled_indices
-from unic_bench.run.estimate_k import resolve_num_clusters
 from unic_bench.run.metrics import MANY_TO_ONE, clustering_metrics, gcd_metrics, many_to_one_metrics
 from unic_bench.run.records import DisplayNames, RunRecord, environment, read_record, record_path, write_record
 from unic_bench.run.seeding import seed_everything
@@ -168,9 +168,10 @@ class Runner:
         loaded, needed = self._load(spec, device)
         backbone = loaded.backbone if self.host.datasets.get(spec.dataset).modality == "image" else None
         inputs = task_inputs(spec, loaded.splits, loaded.features, pin=device.startswith("cuda"), backbone=backbone)
+        features_done = time.perf_counter()
         num_clusters, k_selection = resolve_num_clusters(spec.num_clusters, spec.estimate_k, inputs.data, spec.seed)
         inputs.data = dataclasses.replace(inputs.data, num_classes=num_clusters)  # the K every method produces
-        features_done = time.perf_counter()
+        k_done = time.perf_counter()
 
         method_cls = self.host.methods.get(spec.method)
         method = method_cls(method_cls.Params(**spec.method_params))
@@ -220,7 +221,8 @@ class Runner:
             n_eval=len(inputs.data.eval),
             timings={
                 "features_s": features_done - start,
-                "fit_s": fit_done - features_done,
+                **({"estimate_k_s": k_done - features_done} if spec.num_clusters == "auto" else {}),
+                "fit_s": fit_done - k_done,
                 "total_s": time.perf_counter() - start,
             },
             feature_cache_keys={name: loaded.keys[name] for name in needed},

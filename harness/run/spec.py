@@ -22,7 +22,7 @@ from unic_bench.plugins.host import PluginHost
 
 GcdMetric = Literal["v2", "v1"]
 PARAM_PREFIXES = ("method", "backbone", "dataset")
-AUTO = "auto"
+AUTO: Literal["auto"] = "auto"
 OMIT = object()  # in LEGACY_ID_FORMS: the key did not exist when the ids were first issued
 
 # Method params whose spelling changed after run ids were first issued, hashed in their old form
