@@ -115,10 +115,12 @@ def footnotes(records: list[RunRecord], layout: str) -> list[str]:
     what the many-to-one variant means."""
     notes = []
     for field, what in (("model_selection", "model selection"), ("eval_split", "evaluation split")):
-        values = {getattr(r, field) or "not recorded" for r in records}
-        if len(values) > 1:
-            per_row = dict.fromkeys(f"{_row_name(r, layout)}: {getattr(r, field) or 'not recorded'}" for r in records)
-            notes.append(f"rows differ in {what}: " + "; ".join(per_row) + ".")
+        rows_of: dict[str, dict[str, None]] = {}
+        for r in records:
+            rows_of.setdefault(getattr(r, field) or "not recorded", {})[_row_name(r, layout)] = None
+        if len(rows_of) > 1:
+            parts = [f"{value} ({', '.join(rows)})" for value, rows in rows_of.items()]
+            notes.append(f"rows differ in {what}: " + "; ".join(parts) + ".")
     estimated: dict[str, list[str]] = {}
     for r in records:
         if r.spec is not None and r.spec.num_clusters == "auto":

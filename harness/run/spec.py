@@ -23,24 +23,18 @@ from unic_bench.plugins.host import PluginHost
 GcdMetric = Literal["v2", "v1"]
 PARAM_PREFIXES = ("method", "backbone", "dataset")
 AUTO: Literal["auto"] = "auto"
-OMIT = object()  # in LEGACY_ID_FORMS: the key did not exist when the ids were first issued
 
-# Method params whose spelling changed after run ids were first issued, hashed in their old form
-# so that a record keeps its id: method -> key -> (value now, value then). ``OMIT``: the key was
-# added later and is left out of the hash while it holds the value that reproduces the old run.
-# Only sound when the two forms mean the same run on every dataset (a derived value that was
-# ``None`` and is now ``"auto"``), never for a value that changed.
-LEGACY_ID_FORMS: dict[str, dict[str, tuple[Any, Any]]] = {
-    "scan": {
-        "num_heads": (AUTO, None),
-        "optimizer": (AUTO, None),
-        "lr": (AUTO, None),
-        "weight_decay": (AUTO, None),
-        "batch_size": (AUTO, None),
-        "self_label_optimizer": ("adam", OMIT),
-        "self_label_weight_decay": (0.0001, OMIT),
-        "self_label_ema": (0.0, OMIT),
-    },
+# Spellings that changed after run ids were first issued; the id hashes the first spelling so the
+# runs recorded before the change keep their ids (the reason ``weights_sha256`` is left out when
+# unset). Only for changes that do not change the run.
+# - Derived values once spelled None, now "auto": method -> parameters ("auto" hashes as null).
+AUTO_WAS_NONE: dict[str, frozenset[str]] = {
+    "scan": frozenset({"num_heads", "optimizer", "lr", "weight_decay", "batch_size"}),
+}
+# - Parameters added later: method -> {parameter: the value that reproduces the earlier runs}; left
+#   out of the hash while they hold it.
+ADDED_LATER: dict[str, dict[str, Any]] = {
+    "scan": {"self_label_optimizer": "adam", "self_label_weight_decay": 1e-4, "self_label_ema": 0.0},
 }
 
 
@@ -65,13 +59,13 @@ class RunSpec(BaseModel):
 
     def canonical_json(self) -> str:
         """Sorted-key JSON of the spec in its id form: fields added later (``weights_sha256``,
-        ``num_clusters``, ``estimate_k``) appear only when set, and method params in
-        ``LEGACY_ID_FORMS`` take their old spelling, so existing runs keep their ids."""
+        ``num_clusters``, ``estimate_k``) appear only when set, and method params take their
+        first spelling (``AUTO_WAS_NONE``, ``ADDED_LATER``), so existing runs keep their ids."""
         data = self.model_dump(mode="json")
         for added in ("weights_sha256", "num_clusters", "estimate_k"):
             if data[added] in (None, {}):
                 del data[added]
-        data["method_params"] = legacy_id_form(self.method, data["method_params"])
+        data["method_params"] = first_spelling(self.method, data["method_params"])
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @property
@@ -80,17 +74,14 @@ class RunSpec(BaseModel):
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
 
 
-def legacy_id_form(method: str, params: dict[str, Any]) -> dict[str, Any]:
-    """``params`` with every (value now) of ``LEGACY_ID_FORMS[method]`` replaced by (value then)."""
-    forms = LEGACY_ID_FORMS.get(method, {})
-    out = {}
-    for key, value in params.items():
-        now, then = forms.get(key, (OMIT, OMIT))
-        if now is OMIT or value != now or type(value) is not type(now):
-            out[key] = value
-        elif then is not OMIT:
-            out[key] = then
-    return out
+def first_spelling(method: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` as they were spelled when ids were first issued (see ``AUTO_WAS_NONE``)."""
+    renamed, added = AUTO_WAS_NONE.get(method, frozenset()), ADDED_LATER.get(method, {})
+    return {
+        key: None if key in renamed and value == AUTO else value
+        for key, value in params.items()
+        if not (key in added and value == added[key] and type(value) is type(added[key]))
+    }
 
 
 class RunRequest(BaseModel):
