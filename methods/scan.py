@@ -50,7 +50,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import Field, field_validator
 from torch import nn
 
 from unic_bench.api.component import Task
@@ -120,6 +120,7 @@ EXTRA_DEFAULTS: dict[str, dict[str, Any]] = {"digits": {"lr": 1e-3}}
 FROZEN_HEADS = 10  # ImageNet configs' num_heads; 1 when the network trains
 
 OptimizerName = Literal["adam", "adamw", "sgd"]
+REGIME_KEYS = ("optimizer", "lr", "weight_decay", "batch_size")  # the fields ``regime`` derives
 
 
 class SCANParams(TrainParams):
@@ -147,6 +148,12 @@ class SCANParams(TrainParams):
         FALLBACK_SELFLABEL.ema, ge=0, lt=1, description="EMA of the head's weights (ImageNet 0.999); 0 = off"
     )
 
+    @field_validator(*REGIME_KEYS, "num_heads", mode="before")
+    @classmethod
+    def _none_is_auto(cls, value: Any) -> Any:
+        """Records written before ``auto`` spell the derived values None: read them as ``auto``."""
+        return AUTO if value is None else value
+
     def regime(self, mode: Literal["none", "last-block"], dataset: str) -> TrainParams:
         """The optimisation settings actually used; ``auto`` fields from the dataset's official config.
 
@@ -165,9 +172,6 @@ class SCANParams(TrainParams):
         if self.num_heads != AUTO:
             return int(self.num_heads)
         return FROZEN_HEADS if mode == "none" else 1
-
-
-REGIME_KEYS = ("optimizer", "lr", "weight_decay", "batch_size")
 
 
 def dataset_defaults(dataset: str) -> dict[str, Any]:

@@ -244,3 +244,10 @@ def test_self_label_ema_blends_each_step_as_utils_ema() -> None:
         weight.sub_(torch.tensor([10.0, 20.0]))  # the optimiser's step
     ema(1)
     torch.testing.assert_close(weight.detach(), 0.999 * torch.tensor([1.0, 2.0]) + 0.001 * torch.tensor([-9.0, -18.0]))
+
+
+def test_records_written_before_auto_still_validate() -> None:
+    """Old specs spell the derived values None; they read as auto and keep their run id."""
+    old = {key: None for key in ("num_heads", "optimizer", "lr", "weight_decay", "batch_size")}
+    p = SCANParams(**old)
+    assert (p.num_heads, p.optimizer, p.lr, p.weight_decay, p.batch_size) == ("auto",) * 5

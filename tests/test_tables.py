@@ -201,7 +201,10 @@ def test_rows_differing_in_selection_or_split_get_footnotes() -> None:
     text = render([measured, *paper], "table1", "md")
     notes = [line for line in text.splitlines() if line.startswith("Note: ")]
     assert len(notes) == 2 and "rows differ in model selection" in notes[0] and "rows differ in evaluation split" in notes[1]
-    assert "last epoch of a fixed 100-epoch schedule (UNIC App. A.10; no selection rule stated) (UNIC [paper] / ViT-B/16 (STL-10))" in notes[0]
+    assert (
+        "last epoch of a fixed 100-epoch schedule (UNIC App. A.10; no selection rule stated) (UNIC [paper] / ViT-B/16 (STL-10))"
+        in notes[0]
+    )
     assert "lowest inertia of n_init restarts (label-free) (KMEANS / ViT-B/16 (STL-10))" in notes[0]
     # rows that agree need no footnote; LaTeX carries the same notes, escaped
     assert "Note:" not in render([measured], "table1", "md")
