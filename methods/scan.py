@@ -13,12 +13,16 @@ Facts from wvangansbeke/Unsupervised-Classification:
 - Heads (models/models.py): one Linear(d -> K) per head. UNIC Table 6: "heads" (frozen
   backbone, several heads) = SCAN-dagger, 85.48 on ImageNet-50, the default here; "Tune" (last
   block, single head) = 87.12 is ``finetune=last-block`` (``num_heads`` then defaults to 1).
-- Optimiser: two official regimes. The ImageNet configs train heads on a frozen backbone with
-  SGD (lr 5.0, momentum 0.9, no weight decay, batch 512, constant lr, 100 epochs); the CIFAR/STL
-  configs train the network with Adam (lr 1e-4, wd 1e-4, batch 128, constant lr). Unset
-  (``None``) optimiser fields take the SGD regime for a frozen backbone on an ImageNet subset
-  and the Adam regime otherwise (other datasets, and whenever the last block trains: lr 5.0
-  on a ViT block is not a setting any paper used). UNIC does not state SCAN-dagger's optimiser.
+- Per-dataset settings: ``SCAN_CONFIGS`` / ``SELFLABEL_CONFIGS`` below are the official
+  ``configs/scan/*.yml`` and ``configs/selflabel/*.yml``, keyed by exact dataset names. Two
+  regimes: the ImageNet configs train heads on a frozen backbone with SGD (lr 5.0, momentum 0.9,
+  no weight decay, batch 512 for ImageNet-50 and 1024 for 100/200, constant lr, 100 epochs); the
+  CIFAR/STL configs train the network with Adam (lr 1e-4, wd 1e-4, batch 128, CIFAR-100-20 512;
+  50 epochs CIFAR-10, 100 otherwise). ``auto`` optimiser fields take the dataset's config; a
+  head-only (ImageNet) config applies only when the backbone is frozen -- when the last block
+  trains, the Adam regime is used (lr 5.0 on a ViT block is not a setting any paper used).
+  Datasets without a config take the Adam regime with 100 epochs. UNIC does not state
+  SCAN-dagger's optimiser.
 - Head selection (utils/evaluate_utils.py:scan_evaluate): the head with the lowest
   ``consistency - entropy`` -- note the entropy weight is **1** there, not lambda = 5; the code
   is followed. The official script scores it on the *validation* split's own 5-NN after every
@@ -27,7 +31,8 @@ Facts from wvangansbeke/Unsupervised-Classification:
 - Self-labelling (selflabel.py, losses.py:ConfidenceBasedCE; off by default, as in the UNIC
   tables): continue from the selected head; target = argmax of the weak view where its
   probability > 0.99; CE on the strong view over the confident samples, classes weighted n/n_c
-  (CIFAR/STL configs: Adam 1e-4, wd 1e-4, batch 1000, constant lr).
+  (CIFAR/STL configs: Adam 1e-4, wd 1e-4, batch 1000, constant lr, 200 epochs, STL-10 100;
+  ImageNet configs: SGD 0.03, batch 512, 25 epochs, weight EMA 0.999, no class balancing).
 
 Deviation (docs/methods/scan.md): with a frozen backbone the head trains on the cached features of the
 feature-extraction transform (no augmentation; the official code re-encodes augmented views
@@ -45,7 +50,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import Field, field_validator
 from torch import nn
 
 from unic_bench.api.component import Task
@@ -58,43 +63,133 @@ from unic_bench.methods.common.training import Encoder, Finetune, Trainer, Train
 
 EPS = 1e-8  # losses.py: probabilities are clamped at 1e-8 inside the entropy
 LOG_FLOOR = -100.0  # nn.BCELoss clamps log(x) at -100
+AUTO: Literal["auto"] = "auto"
 
-# The two official optimiser regimes (configs/scan/scan_imagenet_*.yml vs scan_cifar10/stl10.yml).
-SGD_REGIME = {"optimizer": "sgd", "lr": 5.0, "weight_decay": 0.0, "batch_size": 512}
-ADAM_REGIME = {"optimizer": "adam", "lr": 1e-4, "weight_decay": 1e-4, "batch_size": 128}
+
+@dataclasses.dataclass(frozen=True)
+class ScanConfig:
+    """The settings of one official ``configs/scan/scan_<dataset>.yml``."""
+
+    k: int  # num_neighbors
+    epochs: int
+    batch_size: int
+    optimizer: Literal["adam", "sgd"]
+    lr: float
+    weight_decay: float
+    head_only: bool  # update_cluster_head_only: frozen backbone, several heads (ImageNet)
+
+
+@dataclasses.dataclass(frozen=True)
+class SelfLabelConfig:
+    """The settings of one official ``configs/selflabel/selflabel_<dataset>.yml``."""
+
+    epochs: int
+    batch_size: int
+    optimizer: Literal["adam", "sgd"]
+    lr: float
+    weight_decay: float
+    class_balance: bool  # criterion_kwargs.apply_class_balancing
+    ema: float  # ema_alpha when use_ema, else 0
+
+
+# wvangansbeke/Unsupervised-Classification, configs/scan/*.yml (commit 57dff92; cifar20: 2af8f51).
+# Keyed by exact dataset names: a dataset not listed (digits, imagenet-r, ...) never inherits them.
+SCAN_CONFIGS: dict[str, ScanConfig] = {
+    "cifar10": ScanConfig(20, 50, 128, "adam", 1e-4, 1e-4, head_only=False),  # scan_cifar10.yml
+    "cifar100-20": ScanConfig(20, 100, 512, "adam", 1e-4, 1e-4, head_only=False),  # scan_cifar20.yml
+    "stl10": ScanConfig(20, 100, 128, "adam", 1e-4, 1e-4, head_only=False),  # scan_stl10.yml
+    "imagenet50": ScanConfig(50, 100, 512, "sgd", 5.0, 0.0, head_only=True),  # scan_imagenet_50.yml
+    "imagenet100": ScanConfig(50, 100, 1024, "sgd", 5.0, 0.0, head_only=True),  # scan_imagenet_100.yml
+    "imagenet200": ScanConfig(50, 100, 1024, "sgd", 5.0, 0.0, head_only=True),  # scan_imagenet_200.yml
+}
+# configs/selflabel/*.yml of the same repository.
+SELFLABEL_CONFIGS: dict[str, SelfLabelConfig] = {
+    "cifar10": SelfLabelConfig(200, 1000, "adam", 1e-4, 1e-4, class_balance=True, ema=0.0),  # selflabel_cifar10.yml
+    "cifar100-20": SelfLabelConfig(200, 1000, "adam", 1e-4, 1e-4, class_balance=True, ema=0.0),  # selflabel_cifar20.yml
+    "stl10": SelfLabelConfig(100, 1000, "adam", 1e-4, 1e-4, class_balance=True, ema=0.0),  # selflabel_stl10.yml
+    "imagenet50": SelfLabelConfig(25, 512, "sgd", 0.03, 0.0, class_balance=False, ema=0.999),  # selflabel_imagenet_50.yml
+    "imagenet100": SelfLabelConfig(25, 512, "sgd", 0.03, 0.0, class_balance=False, ema=0.999),  # selflabel_imagenet_100.yml
+    "imagenet200": SelfLabelConfig(25, 512, "sgd", 0.03, 0.0, class_balance=False, ema=0.999),  # selflabel_imagenet_200.yml
+}
+# Datasets of no official config: the end-to-end Adam regime of the CIFAR/STL configs with the
+# 100 epochs of STL-10 and ImageNet, and CIFAR-10's self-labelling.
+FALLBACK = ScanConfig(20, 100, 128, "adam", 1e-4, 1e-4, head_only=False)
+FALLBACK_SELFLABEL = SELFLABEL_CONFIGS["cifar10"]
+# Not paper datasets: digits (a head on 64-d pixels gets 15 steps an epoch, too few for the Adam
+# regime's 1e-4) takes lr 1e-3 by the rule UNIC's digits default follows.
+EXTRA_DEFAULTS: dict[str, dict[str, Any]] = {"digits": {"lr": 1e-3}}
 FROZEN_HEADS = 10  # ImageNet configs' num_heads; 1 when the network trains
+
+OptimizerName = Literal["adam", "adamw", "sgd"]
+REGIME_KEYS = ("optimizer", "lr", "weight_decay", "batch_size")  # the fields ``regime`` derives
 
 
 class SCANParams(TrainParams):
     finetune: Finetune = Field("none", description="none = Table 6 'heads' (SCAN-dagger); last-block = 'Tune' (single head)")
-    num_heads: int | None = Field(None, ge=1, description="None = 10 with a frozen backbone, 1 when finetuning")
-    optimizer: Literal["adam", "adamw", "sgd"] | None = Field(None, description="None = sgd (frozen, ImageNet) / adam (else)")  # type: ignore[assignment]  # see regime()
-    lr: float | None = Field(None, gt=0, description="None = 5.0 (frozen, ImageNet; SGD) / 1e-4 (else; Adam)")  # type: ignore[assignment]  # see regime()
-    weight_decay: float | None = Field(None, ge=0, description="None = 0 (frozen, ImageNet) / 1e-4 (else)")  # type: ignore[assignment]  # see regime()
-    batch_size: int | None = Field(None, ge=1, description="None = 512 (frozen, ImageNet) / 128 (else)")  # type: ignore[assignment]  # see regime()
+    # The four optimiser fields widen TrainParams' types by "auto" (mypy: an incompatible
+    # override, hence the ignores); ``regime`` turns them into a plain TrainParams.
+    num_heads: int | Literal["auto"] = Field(AUTO, description="auto = 10 with a frozen backbone, 1 when finetuning")
+    optimizer: OptimizerName | Literal["auto"] = Field(AUTO, description="auto = the dataset's official config (see regime)")  # type: ignore[assignment]
+    lr: float | Literal["auto"] = Field(AUTO, description="auto = the dataset's official config (see regime)")  # type: ignore[assignment]
+    weight_decay: float | Literal["auto"] = Field(AUTO, description="auto = the dataset's official config (see regime)")  # type: ignore[assignment]
+    batch_size: int | Literal["auto"] = Field(AUTO, description="auto = the dataset's official config (see regime)")  # type: ignore[assignment]
+    epochs: int = Field(FALLBACK.epochs, ge=1, description="the dataset's config (CIFAR-10: 50), else 100")
     schedule: Literal["cosine", "constant"] = "constant"
-    k: int = Field(20, ge=1, description="neighbours besides self (20 CIFAR/STL; 50 ImageNet via defaults_for)")
+    k: int = Field(FALLBACK.k, ge=1, description="neighbours besides self (20 CIFAR/STL; 50 ImageNet)")
     entropy_weight: float = Field(5.0, ge=0, description="lambda of the entropy term (5.0 in every official config)")
     self_label: bool = Field(False, description="run SCAN's self-labelling step after training")
     confidence: float = Field(0.99, gt=0, lt=1, description="self-labelling: confidence threshold")
-    class_balance: bool = Field(True, description="self-labelling: weight classes by n / n_c")
-    self_label_epochs: int = Field(200, ge=1)
-    self_label_lr: float = Field(1e-4, gt=0)
-    self_label_batch_size: int = Field(1000, ge=1)
+    class_balance: bool = Field(True, description="self-labelling: weight classes by n / n_c (not on ImageNet)")
+    self_label_epochs: int = Field(FALLBACK_SELFLABEL.epochs, ge=1)
+    self_label_lr: float = Field(FALLBACK_SELFLABEL.lr, gt=0)
+    self_label_batch_size: int = Field(FALLBACK_SELFLABEL.batch_size, ge=1)
+    self_label_optimizer: Literal["adam", "sgd"] = Field(FALLBACK_SELFLABEL.optimizer)
+    self_label_weight_decay: float = Field(FALLBACK_SELFLABEL.weight_decay, ge=0)
+    self_label_ema: float = Field(
+        FALLBACK_SELFLABEL.ema, ge=0, lt=1, description="EMA of the head's weights (ImageNet 0.999); 0 = off"
+    )
+
+    @field_validator(*REGIME_KEYS, "num_heads", mode="before")
+    @classmethod
+    def _none_is_auto(cls, value: Any) -> Any:
+        """Records written before ``auto`` spell the derived values None: read them as ``auto``."""
+        return AUTO if value is None else value
 
     def regime(self, mode: Literal["none", "last-block"], dataset: str) -> TrainParams:
-        """The optimisation settings actually used: unset fields from the matching official regime.
+        """The optimisation settings actually used; ``auto`` fields from the dataset's official config.
 
-        The four regime fields widen TrainParams' types with ``None`` (the ``type: ignore`` above):
-        a SCANParams is never handed to the Trainer itself, only the TrainParams built here.
+        A head-only config (ImageNet: SGD lr 5.0) applies only when the backbone is frozen; when the
+        last block trains, the end-to-end Adam regime is used (lr 5.0 on a ViT block is not a
+        setting any paper used). End-to-end configs (CIFAR/STL) apply in both modes.
         """
-        base = SGD_REGIME if mode == "none" and dataset.startswith("imagenet") else ADAM_REGIME
-        values = {key: default if getattr(self, key) is None else getattr(self, key) for key, default in base.items()}
-        common = self.model_dump(include=set(TrainParams.model_fields) - set(values) - {"finetune"})
-        return TrainParams(finetune=mode, **common, **values)
+        config = SCAN_CONFIGS.get(dataset, FALLBACK)
+        if config.head_only and mode != "none":
+            config = FALLBACK
+        chosen = {key: getattr(config, key) if getattr(self, key) == AUTO else getattr(self, key) for key in REGIME_KEYS}
+        common = self.model_dump(include=set(TrainParams.model_fields) - set(chosen) - {"finetune"})
+        return TrainParams(finetune=mode, **common, **chosen)
 
     def heads_for(self, mode: Literal["none", "last-block"]) -> int:
-        return self.num_heads or (FROZEN_HEADS if mode == "none" else 1)
+        if self.num_heads != AUTO:
+            return int(self.num_heads)
+        return FROZEN_HEADS if mode == "none" else 1
+
+
+def dataset_defaults(dataset: str) -> dict[str, Any]:
+    """The one place SCAN's per-dataset values are decided (mode-free ones; see ``regime``)."""
+    config, selflabel = SCAN_CONFIGS.get(dataset, FALLBACK), SELFLABEL_CONFIGS.get(dataset, FALLBACK_SELFLABEL)
+    values = {
+        "k": config.k,
+        "epochs": config.epochs,
+        "self_label_epochs": selflabel.epochs,
+        "self_label_lr": selflabel.lr,
+        "self_label_batch_size": selflabel.batch_size,
+        "self_label_optimizer": selflabel.optimizer,
+        "self_label_weight_decay": selflabel.weight_decay,
+        "self_label_ema": selflabel.ema,
+        "class_balance": selflabel.class_balance,
+    }
+    return {**values, **EXTRA_DEFAULTS.get(dataset, {})}
 
 
 def entropy(p: torch.Tensor) -> torch.Tensor:
@@ -103,13 +198,27 @@ def entropy(p: torch.Tensor) -> torch.Tensor:
     return -(q * q.log()).sum(-1)
 
 
+def consistency_bce(p_a: torch.Tensor, p_n: torch.Tensor) -> torch.Tensor:
+    """``nn.BCELoss(<p_a, p_n>, 1)`` per pair, as losses.py:SCANLoss computes it.
+
+    torch's binary cross-entropy clamps the log at -100 *and* its backward divides by
+    ``max(x (1 - x), 1e-12)``, so a similarity that underflows to 0 has a finite gradient
+    (taking ``log`` and clamping it would give 0 * inf = NaN there). Run in float32 outside
+    autocast, which refuses binary_cross_entropy; similarities a rounding error above 1 are cut
+    to 1 (the function rejects inputs outside [0, 1]).
+    """
+    sim = (p_a * p_n).sum(-1).clamp_max(1.0)
+    with torch.autocast(sim.device.type, enabled=False):
+        return F.binary_cross_entropy(sim.float(), torch.ones_like(sim, dtype=torch.float32), reduction="none")
+
+
 def scan_loss(anchor: torch.Tensor, neighbor: torch.Tensor, entropy_weight: float) -> dict[str, torch.Tensor]:
     """SCANLoss on logits (..., B, K): BCE(<p_a, p_n>, 1) - entropy_weight * H(mean_b p_a).
 
     Leading dimensions are heads; every term keeps them (one value per head).
     """
     p_a, p_n = torch.softmax(anchor.float(), dim=-1), torch.softmax(neighbor.float(), dim=-1)
-    consistency = -(p_a * p_n).sum(-1).log().clamp_min(LOG_FLOOR).mean(-1)
+    consistency = consistency_bce(p_a, p_n).mean(-1)
     ent = entropy(p_a.mean(-2))
     return {"loss": consistency - entropy_weight * ent, "consistency": consistency, "entropy": ent}
 
@@ -197,17 +306,12 @@ class SCAN(Method[SCANParams]):
     paper = "Van Gansbeke et al., ECCV 2020; UNIC (arXiv 2503.14500) Table 6"
     tasks: ClassVar[frozenset[Task]] = frozenset({"clustering"})
     Params = SCANParams
+    model_selection = "last epoch; the head of lowest SCAN loss on the train split (label-free)"
 
     @classmethod
     def defaults_for(cls, dataset: str, task: Task) -> dict[str, Any]:
-        """configs/scan/scan_imagenet_{50,100,200}.yml: 50 neighbours (20 for CIFAR/STL).
-
-        Digits (not a paper dataset) takes lr 1e-3 by the rule UNIC's digits default follows: a
-        head on 64-d pixels gets 15 steps an epoch, too few for the Adam regime's 1e-4.
-        """
-        if dataset.startswith("imagenet"):
-            return {"k": 50}
-        return {"lr": 1e-3} if dataset == "digits" else {}
+        """The dataset's official config values (``SCAN_CONFIGS``/``SELFLABEL_CONFIGS``)."""
+        return dataset_defaults(dataset)
 
     def fit_predict(self, data: TaskData, ctx: RunContext) -> Prediction:
         p = self.params
@@ -260,15 +364,17 @@ class SCAN(Method[SCANParams]):
         """selflabel.py on the selected head: weak view = the feature-extraction transform (no
         gradient), strong view = the train transform (with a frozen backbone both are the cached
         feature, so the step only sharpens confident predictions)."""
-        params = TrainParams(
-            finetune=mode,
-            epochs=p.self_label_epochs,
-            batch_size=p.self_label_batch_size,
-            lr=p.self_label_lr,
-            weight_decay=1e-4,
-            optimizer="adam",
-            schedule="constant",
-            workers=p.workers,
+        params = TrainParams.model_validate(
+            {
+                "finetune": mode,
+                "epochs": p.self_label_epochs,
+                "batch_size": p.self_label_batch_size,
+                "lr": p.self_label_lr,
+                "weight_decay": p.self_label_weight_decay,
+                "optimizer": p.self_label_optimizer,
+                "schedule": "constant",
+                "workers": p.workers,
+            }
         )
         weak: dict[str, torch.Tensor] = {}
 
@@ -276,13 +382,38 @@ class SCAN(Method[SCANParams]):
             weak["embeddings"] = encoder.embed("train")  # refreshed once per epoch when the tail trains
             return torch.arange(len(weak["embeddings"]), device=encoder.device).unsqueeze(1)
 
+        ema = WeightEMA([*head.parameters(), *encoder.trainable()], p.self_label_ema) if p.self_label_ema > 0 else None
+
         def objective(rows: torch.Tensor, embeddings: torch.Tensor) -> dict[str, torch.Tensor]:
+            if ema is not None:
+                ema.remember()
             with torch.no_grad():
                 weak_logits = head(weak["embeddings"][rows[:, 0]])
             return self_label_loss(weak_logits, head(embeddings[:, 0]), p.confidence, p.class_balance)
 
         phase_dir = None if ctx.checkpoint_dir is None else Path(ctx.checkpoint_dir) / "selflabel"
-        Trainer(encoder, {"head": head}, params, dataclasses.replace(ctx, checkpoint_dir=phase_dir)).fit(rows_of_epoch, objective)
+        trainer = Trainer(encoder, {"head": head}, params, dataclasses.replace(ctx, checkpoint_dir=phase_dir), after_step=ema)
+        trainer.fit(rows_of_epoch, objective)
+
+
+class WeightEMA:
+    """utils/ema.py as selflabel_train uses it: after every step the weights become
+    ``alpha * before + (1 - alpha) * stepped`` (``update_params`` then ``apply_shadow``, so the
+    shadow always equals the weights). ``remember`` runs in the objective, i.e. before the step,
+    so a resumed run blends from the restored weights exactly as an uninterrupted one."""
+
+    def __init__(self, params: list[nn.Parameter], alpha: float) -> None:
+        self.params, self.alpha = params, alpha
+        self.before: list[torch.Tensor] = []
+
+    @torch.no_grad()
+    def remember(self) -> None:
+        self.before = [q.detach().clone() for q in self.params]
+
+    @torch.no_grad()
+    def __call__(self, step: int) -> None:
+        for before, q in zip(self.before, self.params):
+            q.mul_(1 - self.alpha).add_(before, alpha=self.alpha)
 
 
 @hookimpl

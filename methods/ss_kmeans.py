@@ -90,6 +90,7 @@ class SSKMeans(Method[SSKMeansParams]):
     paper = "Vaze et al., Generalized Category Discovery, CVPR 2022"
     tasks: ClassVar[frozenset[Task]] = frozenset({"gcd"})
     Params = SSKMeansParams
+    model_selection = "lowest inertia of n_init restarts (label-free)"
 
     def fit_predict(self, data: TaskData, ctx: RunContext) -> Prediction:
         import torch

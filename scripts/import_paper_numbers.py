@@ -31,6 +31,17 @@ CITATION = (
 CREATED_AT = "2025-03-18T00:00:00+00:00"  # the arXiv date; fixed so reruns are byte-identical
 
 
+# What the numbers mean, as the UNIC paper states it (arXiv 2503.14500): clustering is trained on
+# D_t and evaluated on a disjoint D_e, the datasets' test images (Tables 1, 7); GCD is scored on the
+# unlabelled train images D_U (Table 2, "v2"). UNIC trains on a fixed schedule (Adam, cosine over
+# 100 epochs; App. A.10) and states no checkpoint or head selection; the other rows are numbers
+# of the original papers or UNIC's re-runs (the dagger rows), whose selection UNIC does not state.
+HELD_OUT = "held-out: the test split (UNIC: D_e, disjoint from the training set D_t)"
+TRANSDUCTIVE = "transductive: the unlabelled train images (D_U)"
+UNIC_SELECTION = "last epoch of a fixed 100-epoch schedule (UNIC App. A.10; no selection rule stated)"
+OTHER_SELECTION = "not stated by UNIC (the original paper's number or UNIC's re-run)"
+
+
 @dataclass(frozen=True)
 class PaperTable:
     number: int
@@ -39,6 +50,7 @@ class PaperTable:
     metric_variant: str
     metrics: tuple[str, ...]
     datasets: dict[str, str]  # the paper's spelling -> canonical dataset name
+    eval_split: str
 
 
 CLUSTERING_DATASETS = {
@@ -48,7 +60,7 @@ CLUSTERING_DATASETS = {
     "ImageNet-200": "imagenet200",
 }
 TABLES = (
-    PaperTable(1, "table1_clustering.csv", "clustering", "hungarian", ("acc", "nmi", "ari"), CLUSTERING_DATASETS),
+    PaperTable(1, "table1_clustering.csv", "clustering", "hungarian", ("acc", "nmi", "ari"), CLUSTERING_DATASETS, HELD_OUT),
     PaperTable(
         2,
         "table2_gcd.csv",
@@ -62,8 +74,9 @@ TABLES = (
             "Aircraft": "aircraft",
             "SCars": "scars",
         },
+        TRANSDUCTIVE,
     ),
-    PaperTable(7, "table7_backbones.csv", "clustering", "hungarian", ("acc", "nmi", "ari"), CLUSTERING_DATASETS),
+    PaperTable(7, "table7_backbones.csv", "clustering", "hungarian", ("acc", "nmi", "ari"), CLUSTERING_DATASETS, HELD_OUT),
 )
 
 
@@ -96,6 +109,8 @@ def row_record(table: PaperTable, row: pd.Series) -> RunRecord:
         seed=None,
         metric_variant=table.metric_variant,
         metrics={key: round(row[key] / 100, 6) for key in table.metrics if not math.isnan(row[key])},
+        model_selection=UNIC_SELECTION if method == "UNIC" else OTHER_SELECTION,
+        eval_split=table.eval_split,
         environment={},
         citation=citation,
         paper_table=str(table.number),

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-from unic_bench.run.metrics import cluster_acc, clustering_metrics, gcd_metrics
+from unic_bench.run.metrics import cluster_acc, clustering_metrics, gcd_metrics, many_to_one_acc, many_to_one_metrics
 
 
 def brute_force_maps(y_true: np.ndarray, y_pred: np.ndarray) -> list[tuple[float, dict[int, int]]]:
@@ -103,3 +103,34 @@ def test_gcd_one_cluster_cannot_serve_old_and_new() -> None:
     assert v2["all"] == pytest.approx(0.5)
     assert sorted([v2["old"], v2["new"]]) == [0.0, 1.0]
     assert gcd_metrics(y_true, y_pred, [0], "v1") == {"all": 1.0, "old": 1.0, "new": 1.0}
+
+
+def brute_force_many_to_one(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """The best accuracy over *every* map cluster -> class (several clusters may share a class)."""
+    clusters, classes = np.unique(y_pred).tolist(), np.unique(y_true).tolist()
+    best = 0.0
+    for image in itertools.product(classes, repeat=len(clusters)):
+        mapping = dict(zip(clusters, image))
+        best = max(best, float(np.mean([mapping[p] == t for p, t in zip(y_pred, y_true)])))
+    return best
+
+
+@pytest.mark.parametrize("n_classes,n_clusters", [(3, 3), (3, 6), (4, 2)])
+def test_many_to_one_equals_brute_force_and_bounds_hungarian(n_classes: int, n_clusters: int) -> None:
+    rng = np.random.default_rng(100 + n_classes * 10 + n_clusters)
+    for _ in range(10):
+        y_true = rng.integers(0, n_classes, 30)
+        y_pred = np.where(rng.random(30) < 0.6, y_true % n_clusters, rng.integers(0, n_clusters, 30)) + 3
+        m2o = many_to_one_acc(y_true, y_pred)
+        assert m2o == pytest.approx(brute_force_many_to_one(y_true, y_pred))
+        assert m2o >= cluster_acc(y_true, y_pred) - 1e-12
+
+
+def test_many_to_one_forgives_overclustering_and_splits_gcd_groups() -> None:
+    y = np.repeat(np.arange(3), 4)
+    split = np.arange(12) // 2  # every class cut into two clusters
+    assert many_to_one_acc(y, split) == 1.0 and cluster_acc(y, split) == pytest.approx(0.5)
+    gcd = many_to_one_metrics(y, split, old_classes=[0])
+    assert gcd == {"all": 1.0, "old": 1.0, "new": 1.0}
+    flat = many_to_one_metrics(y, split)
+    assert flat["acc"] == 1.0 and flat["nmi"] == pytest.approx(normalized_mutual_info_score(y, split))

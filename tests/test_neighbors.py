@@ -164,3 +164,20 @@ def test_bad_input_is_one_clear_error() -> None:
         NegativeSampler(x, 50)
     with pytest.raises(BenchError, match="valid: auto, exact, sampled"):
         NegativeSampler(x, 10, mode="fast")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("mode", ["exact", "sampled"])
+def test_the_rank_tau2_image_is_an_accepted_negative(mode: str) -> None:
+    """eq. 3 takes ranks >= tau2: the image at rank tau2 itself must pass the accept test (with a
+    threshold from the matrix-product formula and a test by the pair formula, a third failed)."""
+    from unic_bench.methods.unic.negatives import pair_distances
+
+    x, _ = blobs(600)
+    sampler = NegativeSampler(x, 150, mode=mode, sample_size=300)  # type: ignore[arg-type]
+    anchors = torch.arange(600)
+    boundary_distance = pair_distances(sampler.features, anchors, sampler.boundary, sampler.metric)
+    assert bool((boundary_distance >= sampler.thresholds).all())
+    if mode == "exact":  # the boundary is the rank-tau2 image of the float64 reference
+        ref = exact_distances(x.numpy(), np.arange(600))
+        rank_of_boundary = (ref < ref[np.arange(600), sampler.boundary.numpy()][:, None]).sum(1)
+        assert (np.abs(rank_of_boundary - 150) <= 1).all()  # ties in float32 rounding at most one apart

@@ -14,7 +14,17 @@ from test_unic import Interrupt, digits_with_images, stop_after
 
 from unic_bench.api.taskdata import RunContext
 from unic_bench.methods.common.neighbors import knn
-from unic_bench.methods.scan import SCAN, Heads, NeighborPairs, SCANParams, scan_loss, selection_losses, self_label_loss
+from unic_bench.methods.scan import (
+    SCAN,
+    SCAN_CONFIGS,
+    Heads,
+    NeighborPairs,
+    SCANParams,
+    WeightEMA,
+    scan_loss,
+    selection_losses,
+    self_label_loss,
+)
 from unic_bench.run.metrics import cluster_acc
 
 
@@ -98,6 +108,7 @@ def test_regimes_follow_the_official_configs() -> None:
         512,
         10,
     )
+    assert p.regime("none", "imagenet100").batch_size == 1024  # scan_imagenet_100.yml
     tuned = p.regime("last-block", "imagenet50")
     assert (tuned.optimizer, tuned.lr, tuned.weight_decay, tuned.batch_size, p.heads_for("last-block")) == (
         "adam",
@@ -107,8 +118,77 @@ def test_regimes_follow_the_official_configs() -> None:
         1,
     )
     assert p.regime("none", "cifar10").optimizer == "adam"
+    assert p.regime("none", "cifar100-20").batch_size == 512  # scan_cifar20.yml
     assert SCANParams(lr=0.5, num_heads=3).regime("none", "imagenet50").lr == 0.5
-    assert SCAN.defaults_for("imagenet100", "clustering") == {"k": 50} and SCAN.defaults_for("cifar10", "clustering") == {}
+    assert p.regime("none", "imagenet-r").optimizer == "adam"  # exact names only: no ImageNet settings by prefix
+
+
+# The official files, read from wvangansbeke/Unsupervised-Classification (commit 57dff92; the
+# cifar20 files at 2af8f51): configs/scan/scan_<d>.yml -> (num_neighbors, epochs, batch_size,
+# optimizer, lr, weight_decay, update_cluster_head_only); configs/selflabel/selflabel_<d>.yml ->
+# (epochs, batch_size, optimizer, lr, weight_decay, apply_class_balancing, ema_alpha or 0).
+OFFICIAL_SCAN = {
+    "cifar10": (20, 50, 128, "adam", 0.0001, 0.0001, False),
+    "cifar100-20": (20, 100, 512, "adam", 0.0001, 0.0001, False),
+    "stl10": (20, 100, 128, "adam", 0.0001, 0.0001, False),
+    "imagenet50": (50, 100, 512, "sgd", 5.0, 0.0, True),
+    "imagenet100": (50, 100, 1024, "sgd", 5.0, 0.0, True),
+    "imagenet200": (50, 100, 1024, "sgd", 5.0, 0.0, True),
+}
+OFFICIAL_SELFLABEL = {
+    "cifar10": (200, 1000, "adam", 0.0001, 0.0001, True, 0.0),
+    "cifar100-20": (200, 1000, "adam", 0.0001, 0.0001, True, 0.0),
+    "stl10": (100, 1000, "adam", 0.0001, 0.0001, True, 0.0),
+    "imagenet50": (25, 512, "sgd", 0.03, 0.0, False, 0.999),
+    "imagenet100": (25, 512, "sgd", 0.03, 0.0, False, 0.999),
+    "imagenet200": (25, 512, "sgd", 0.03, 0.0, False, 0.999),
+}
+
+
+@pytest.mark.parametrize("dataset", sorted(OFFICIAL_SCAN))
+def test_per_dataset_tables_equal_the_official_config_files(dataset: str) -> None:
+    k, epochs, batch, optimizer, lr, wd, head_only = OFFICIAL_SCAN[dataset]
+    sl_epochs, sl_batch, sl_optimizer, sl_lr, sl_wd, balance, ema = OFFICIAL_SELFLABEL[dataset]
+    p = SCAN.validate_params(SCAN.defaults_for(dataset, "clustering"))
+    assert isinstance(p, SCANParams)
+    assert (p.k, p.epochs) == (k, epochs)
+    used = p.regime("none", dataset)
+    assert (used.batch_size, used.optimizer, used.lr, used.weight_decay) == (batch, optimizer, lr, wd)
+    assert SCAN_CONFIGS[dataset].head_only is head_only
+    assert (p.self_label_epochs, p.self_label_batch_size, p.self_label_optimizer, p.self_label_lr) == (
+        sl_epochs,
+        sl_batch,
+        sl_optimizer,
+        sl_lr,
+    )
+    assert (p.self_label_weight_decay, p.class_balance, p.self_label_ema) == (sl_wd, balance, ema)
+
+
+def test_underflowing_similarity_has_the_official_finite_gradient() -> None:
+    """nn.BCELoss: loss -max(log s, -100), gradient -1 / max(s (1 - s), 1e-12) (torch's
+    binary_cross_entropy backward); here for s = 0 exactly and for s ~ 1e-30."""
+    anchor = torch.tensor([[60.0, -60.0], [0.0, -35.0]], requires_grad=True)
+    neighbor = torch.tensor([[-60.0, 60.0], [-35.0, 0.0]], requires_grad=True)
+    p_a, p_n = torch.softmax(anchor, -1), torch.softmax(neighbor, -1)
+    consistency = scan_loss(anchor, neighbor, entropy_weight=0.0)["consistency"]
+    consistency.backward()
+    assert torch.isfinite(anchor.grad).all() and torch.isfinite(neighbor.grad).all()
+
+    # the official form on the same inputs: nn.BCELoss on the similarity
+    a2, n2 = anchor.detach().clone().requires_grad_(), neighbor.detach().clone().requires_grad_()
+    sim = (torch.softmax(a2, -1) * torch.softmax(n2, -1)).sum(-1)
+    official = torch.nn.BCELoss()(sim, torch.ones_like(sim))
+    official.backward()
+    torch.testing.assert_close(consistency, official)
+    torch.testing.assert_close(anchor.grad, a2.grad)
+    torch.testing.assert_close(neighbor.grad, n2.grad)
+    assert float((p_a * p_n).sum(-1)[0].detach()) == 0.0
+    assert float(consistency.detach()) == pytest.approx(50.0 + (-math.log(float(sim[1].detach()))) / 2)
+
+    # the old form (log, then clamp) is NaN there: what the fix is about
+    a3 = anchor.detach().clone().requires_grad_()
+    (-(torch.softmax(a3, -1) * p_n.detach()).sum(-1).log().clamp_min(-100.0)).mean().backward()
+    assert torch.isnan(a3.grad).any()
 
 
 def test_scan_clusters_separable_synthetic() -> None:
@@ -152,3 +232,22 @@ def test_last_block_variant_trains_one_head_and_the_tail() -> None:
     diag = pred.diagnostics
     assert (diag["finetune"], diag["num_heads"], diag["optimizer"], diag["lr"]) == ("last-block", 1, "adam", 1e-4)
     assert pred.labels.shape == (1797,) and len(ctx.log) == 2
+
+
+def test_self_label_ema_blends_each_step_as_utils_ema() -> None:
+    """selflabel_train with use_ema: update_params then apply_shadow after every optimiser step,
+    i.e. weights <- alpha * before + (1 - alpha) * stepped."""
+    weight = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
+    ema = WeightEMA([weight], alpha=0.999)
+    ema.remember()
+    with torch.no_grad():
+        weight.sub_(torch.tensor([10.0, 20.0]))  # the optimiser's step
+    ema(1)
+    torch.testing.assert_close(weight.detach(), 0.999 * torch.tensor([1.0, 2.0]) + 0.001 * torch.tensor([-9.0, -18.0]))
+
+
+def test_records_written_before_auto_still_validate() -> None:
+    """Old specs spell the derived values None; they read as auto and keep their run id."""
+    old = {key: None for key in ("num_heads", "optimizer", "lr", "weight_decay", "batch_size")}
+    p = SCANParams(**old)
+    assert (p.num_heads, p.optimizer, p.lr, p.weight_decay, p.batch_size) == ("auto",) * 5

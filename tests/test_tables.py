@@ -11,7 +11,7 @@ import pytest
 
 from unic_bench.errors import BenchError
 from unic_bench.report.tables import render
-from unic_bench.run.records import DisplayNames, RunRecord
+from unic_bench.run.records import DisplayNames, RunRecord, paper_records
 
 UNIC_ACC = [0.901, 0.912, 0.917]
 UNIC_NMI = [0.801, 0.815, 0.822]
@@ -190,3 +190,28 @@ def test_configurations_sharing_a_cell_are_refused() -> None:
     runs = [record("unic", 0, {"acc": 0.9}), record("unic", 0, {"acc": 0.8}, backbone="other-vitb16")]
     with pytest.raises(BenchError, match="share the table cell"):
         render(runs, "table1", "md")
+
+
+def test_rows_differing_in_selection_or_split_get_footnotes() -> None:
+    measured = record("kmeans", 0, {"acc": 0.8, "nmi": 0.7, "ari": 0.6}).model_copy(
+        update={"model_selection": "lowest inertia of n_init restarts (label-free)", "eval_split": "held-out: the test split"}
+    )
+    paper = [r for r in paper_records("1") if r.dataset == "stl10" and r.display.method in ("UNIC", "TEMI")]
+    assert {r.eval_split for r in paper} == {"held-out: the test split (UNIC: D_e, disjoint from the training set D_t)"}
+    text = render([measured, *paper], "table1", "md")
+    notes = [line for line in text.splitlines() if line.startswith("Note: ")]
+    assert len(notes) == 2 and "rows differ in model selection" in notes[0] and "rows differ in evaluation split" in notes[1]
+    assert (
+        "last epoch of a fixed 100-epoch schedule (UNIC App. A.10; no selection rule stated) (UNIC [paper] / ViT-B/16 (STL-10))"
+        in notes[0]
+    )
+    assert "lowest inertia of n_init restarts (label-free) (KMEANS / ViT-B/16 (STL-10))" in notes[0]
+    # rows that agree need no footnote; LaTeX carries the same notes, escaped
+    assert "Note:" not in render([measured], "table1", "md")
+    assert r"\par\footnotesize Note: rows differ in model selection" in render([measured, *paper], "table1", "latex")
+
+
+def test_paper_rows_state_selection_and_split_for_every_table() -> None:
+    for r in paper_records():
+        assert r.model_selection and r.eval_split
+        assert r.eval_split.startswith("transductive" if r.task == "gcd" else "held-out")

@@ -17,7 +17,16 @@ from unic_bench.api.taskdata import RunContext
 from unic_bench.methods.common.heads import DINOHead
 from unic_bench.methods.common.neighbors import knn
 from unic_bench.methods.common.training import Encoder, Trainer, cosine_schedule
-from unic_bench.methods.temi import TEMI, PartnerPairs, Teacher, TEMIParams, beta_pmi, temi_loss
+from unic_bench.methods.temi import (
+    TEMI,
+    PartnerPairs,
+    Standardize,
+    Teacher,
+    TEMIParams,
+    batch_for,
+    beta_pmi,
+    temi_loss,
+)
 from unic_bench.run.metrics import cluster_acc
 
 TEMP = 0.1
@@ -182,3 +191,34 @@ def test_lr_changes_every_iteration_as_train_main(monkeypatch: pytest.MonkeyPatc
     lr = 1e-4 * 500 / 256
     assert seen == pytest.approx([0.0, lr / 2, lr, lr, lr, lr])
     assert [e["lr"] for e in ctx.log] == pytest.approx([lr, lr])  # the rate of each epoch's last step
+
+
+# HHU-MMBS/TEMI-official-BMVC2023 README.md: the CIFAR-10 command (--batch_size=1024 --knn=50
+# --num_heads=16, no --embed_norm) and the IN-1K overclustering command (--batch_size=128,
+# knn=$25, head=$16, --embed_norm).
+README_CIFAR10 = {"batch_size": 1024, "knn": 50, "num_heads": 16, "embed_norm": False}
+README_IN1K = {"batch_size": 128, "knn": 25, "num_heads": 16, "embed_norm": True}
+
+
+@pytest.mark.parametrize(
+    "dataset,command",
+    [(d, README_CIFAR10) for d in ("cifar10", "cifar100", "cifar100-20", "stl10", "imagenet50", "imagenet100", "imagenet200")]
+    + [("imagenet1k", README_IN1K)],
+)
+def test_paper_datasets_take_the_readme_commands(dataset: str, command: dict) -> None:
+    p = TEMI.validate_params(TEMI.defaults_for(dataset, "clustering"))
+    assert {key: getattr(p, key) for key in command} == command
+
+
+def test_small_data_rule_keeps_the_readme_steps() -> None:
+    assert batch_for(50_000) == 1024 and batch_for(1797) == 37 and 1797 // 37 == 48 == 50_000 // 1024
+    assert TEMI.validate_params(TEMI.defaults_for("imagenet-r", "clustering")).batch_size == "auto"  # exact names only
+    assert TEMI.defaults_for("digits", "clustering") == {"num_heads": 4}
+
+
+def test_embed_norm_standardises_the_head_input_only() -> None:
+    x = torch.randn(50, 4) * 3 + 7
+    on, off = Standardize(x, True), Standardize(x, False)
+    torch.testing.assert_close(on(x).mean(0), torch.zeros(4), atol=1e-5, rtol=0)
+    torch.testing.assert_close(on(x).std(0, unbiased=False), torch.ones(4), atol=1e-5, rtol=0)
+    assert torch.equal(off(x), x)

@@ -19,6 +19,9 @@ class Method(Component[P]):
     kind: ClassVar[str] = "method"
     tasks: ClassVar[frozenset[Task]] = frozenset()
     paper: ClassVar[str] = ""
+    # How the scored model is chosen (last epoch, lowest-loss head, ...), stored in every record
+    # so that numbers chosen differently are never compared unmarked.
+    model_selection: ClassVar[str] = "not declared"
 
     @classmethod
     def defaults_for(cls, dataset: str, task: Task) -> dict[str, Any]:

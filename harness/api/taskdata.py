@@ -60,7 +60,7 @@ class TaskData:
     """
 
     task: Task
-    num_classes: int
+    num_classes: int  # K to produce: the number of classes, unless the run sets num_clusters (protocol)
     train: FeatureSet
     eval: FeatureSet
     train_labels: np.ndarray | None = None

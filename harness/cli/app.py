@@ -184,6 +184,8 @@ def _print_outcome(console: Any, out: Any) -> None:
     tag += f" ({out.record.note})" if out.record.note else ""
     tag += f" (resumed after epoch {out.record.resumed_from_epoch})" if out.record.resumed_from_epoch else ""
     s = out.spec
+    if s.num_clusters is not None:  # K was asked for or estimated: say which
+        tag = f" (K={out.record.num_clusters}, {out.record.k_selection.get('chosen_by', '')})" + tag
     console.print(
         f"{s.method} | {s.backbone} | {s.dataset} | {s.task} | seed {s.seed}: {metrics}{tag}  -> {out.path}", highlight=False
     )
@@ -303,6 +305,9 @@ def table(
         Optional[float], typer.Option(help="--delta: count cells within this many points (default: the seed std).")
     ] = None,
     show_n: Annotated[bool, typer.Option("--show-n/--no-show-n", help="Append (n=K), the seeds behind each cell.")] = True,
+    metric_variant: Annotated[
+        Optional[str], typer.Option(help="many-to-one: score clusters as their majority class (overclustering)")
+    ] = None,
 ) -> None:
     """Render a leaderboard (mean ± std over seeds, best bold, second underlined, n seeds per cell)."""
     from unic_bench.atomic import atomic_write
@@ -322,8 +327,18 @@ def table(
         records += paper_records(table=layout.removeprefix("table"))
     if not records:
         raise BenchError(f"no records under '{runs}' (run `unic-bench run ...` or `unic-bench demo`, or add --with-paper)")
+    if metric_variant is not None:
+        _check_choice("metric variant", metric_variant, ("many-to-one",))
     text = render(
-        records, chosen_layout, chosen_format, dataset=dataset, digits=digits, delta=delta, tolerance=tolerance, show_n=show_n
+        records,
+        chosen_layout,
+        chosen_format,
+        dataset=dataset,
+        digits=digits,
+        delta=delta,
+        tolerance=tolerance,
+        show_n=show_n,
+        variant=metric_variant,
     )
     if output is None:
         typer.echo(text)

@@ -23,6 +23,7 @@ import pandas as pd
 
 from unic_bench.api.component import Task
 from unic_bench.errors import BenchError, unknown_choice
+from unic_bench.run.metrics import MANY_TO_ONE
 from unic_bench.run.records import RunRecord
 
 Layout = Literal["table1", "table2", "table7"]
@@ -58,8 +59,12 @@ def render(
     delta: bool = False,
     tolerance: float | None = None,
     show_n: bool = False,
+    variant: str | None = None,
 ) -> str:
-    """Render ``records`` as ``layout`` in ``fmt``; ``dataset`` picks Table 7's one dataset.
+    """Render ``records`` as ``layout`` in ``fmt``; ``dataset`` picks Table 7's one dataset;
+    ``variant`` (e.g. ``"many-to-one"``) scores the records that store it by that metric variant
+    (named on their rows; the others keep their own). Markdown and LaTeX end with footnotes when
+    rows differ in model selection or evaluation split, or when K was estimated.
 
     ``show_n`` appends ``(n=K)`` to each measured cell, the number of seeds its mean is over (a
     seed whose record is missing or unreadable then shows; CSV always has an ``n`` column per cell).
@@ -82,6 +87,8 @@ def render(
         raise BenchError(f"no {task} records to tabulate under layout '{layout}'")
     if layout == "table7":
         selected = _select_dataset(selected, dataset)
+    if variant is not None:
+        selected = [_scored_by(r, variant) for r in selected]
     mean, std, count = _aggregate(selected, layout)
     if fmt == "csv":
         if delta:
@@ -96,7 +103,55 @@ def render(
         diff, spread = deltas.paper_deltas(selected, METRICS[task], lambda r: _position(r, layout), DEFAULT_VARIANT[task])
         text, ranks = deltas.interleave(text, ranks, diff.map(lambda v: deltas.signed(v, digits)))
         footer = ("" if fmt == "md" else "% ") + deltas.summary(diff, spread, tolerance) + "\n"
-    return (_to_markdown(text, ranks) if fmt == "md" else _to_latex(text, ranks)) + footer
+    table = (_to_markdown(text, ranks) if fmt == "md" else _to_latex(text, ranks)) + footer
+    notes = footnotes(selected, layout)
+    if not notes:
+        return table
+    if fmt == "md":
+        return table + "\n" + "\n".join(f"Note: {note}  " for note in notes) + "\n"
+    return table + "".join(f"\\par\\footnotesize Note: {_latex_escape(note)}\n" for note in notes)
+
+
+def _scored_by(record: RunRecord, variant: str) -> RunRecord:
+    """The record with ``variant``'s metrics in place of the default ones, when it stores them."""
+    if variant not in record.metric_variants:
+        return record
+    return record.model_copy(update={"metrics": record.metric_variants[variant], "metric_variant": variant})
+
+
+def _row_name(record: RunRecord, layout: str) -> str:
+    row, column = _position(record, layout)
+    return f"{' / '.join(part for part in row if part)} ({column})"
+
+
+def footnotes(records: list[RunRecord], layout: str) -> list[str]:
+    """What a reader must know to compare the rows: differing model-selection policies and
+    evaluation splits (each row's, as its record or the paper states it), estimated K, and
+    what the many-to-one variant means."""
+    notes = []
+    for field, what in (("model_selection", "model selection"), ("eval_split", "evaluation split")):
+        rows_of: dict[str, dict[str, None]] = {}
+        for r in records:
+            rows_of.setdefault(getattr(r, field) or "not recorded", {})[_row_name(r, layout)] = None
+        if len(rows_of) > 1:
+            parts = [f"{value} ({', '.join(rows)})" for value, rows in rows_of.items()]
+            notes.append(f"rows differ in {what}: " + "; ".join(parts) + ".")
+    estimated: dict[str, list[str]] = {}
+    for r in records:
+        if r.spec is not None and r.spec.num_clusters == "auto":
+            how = r.k_selection.get("chosen_by", "estimated")
+            estimated.setdefault(_row_name(r, layout), []).append(f"{r.num_clusters} ({how})")
+    if estimated:
+        notes.append(
+            "[K=auto]: K estimated per run, " + "; ".join(f"{row}: {', '.join(ks)}" for row, ks in estimated.items()) + "."
+        )
+    if any(r.metric_variant == MANY_TO_ONE for r in records):
+        notes.append(f"[{MANY_TO_ONE}]: each cluster counts as its majority class (several clusters may share one).")
+    return notes
+
+
+def _latex_escape(text: str) -> str:
+    return re.sub(r"([&%$#_{}])", r"\\\1", text)
 
 
 def _select_dataset(records: list[RunRecord], dataset: str | None) -> list[RunRecord]:
@@ -115,6 +170,8 @@ def _method_label(record: RunRecord) -> str:
     label = record.display.method
     if record.params_changed:
         label += " (" + ", ".join(f"{k}={_param(v)}" for k, v in sorted(record.params_changed.items())) + ")"
+    if record.spec is not None and record.spec.num_clusters is not None:
+        label += f" [K={record.spec.num_clusters}]"
     if record.metric_variant != DEFAULT_VARIANT[record.task]:
         label += f" [{record.metric_variant}]"
     if record.source == "paper":

@@ -8,6 +8,7 @@ Every spec is validated before anything runs, and a record is written only for a
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import sys
@@ -26,9 +27,10 @@ from unic_bench.datasets.common.split_lists import splits_dir
 from unic_bench.errors import BenchError, unknown_choice
 from unic_bench.plugins.host import PluginHost, get_host
 from unic_bench.run.device import resolve_device
+from unic_bench.run.estimate_k import resolve_num_clusters
 from unic_bench.run.features import cached_features, default_cache_dir
 from unic_bench.run.gcd_split import labelled_indices
-from unic_bench.run.metrics import clustering_metrics, gcd_metrics
+from unic_bench.run.metrics import MANY_TO_ONE, clustering_metrics, gcd_metrics, many_to_one_metrics
 from unic_bench.run.paths import check_writable_dir
 from unic_bench.run.records import DisplayNames, RunRecord, environment, read_record, record_path, write_record
 from unic_bench.run.seeding import seed_everything
@@ -235,6 +237,9 @@ class Runner:
         backbone = loaded.backbone if self.host.datasets.get(spec.dataset).modality == "image" else None
         inputs = task_inputs(spec, loaded.splits, loaded.features, pin=device.startswith("cuda"), backbone=backbone)
         features_done = time.perf_counter()
+        num_clusters, k_selection = resolve_num_clusters(spec.num_clusters, spec.estimate_k, inputs.data, spec.seed)
+        inputs.data = dataclasses.replace(inputs.data, num_classes=num_clusters)  # the K every method produces
+        k_done = time.perf_counter()
 
         method_cls = self.host.methods.get(spec.method)
         method = method_cls(method_cls.Params(**spec.method_params))
@@ -250,6 +255,7 @@ class Runner:
         fit_done = time.perf_counter()
         assignments = _check_prediction(prediction, len(inputs.data.eval), spec.method)
         metrics, variant, train_metrics = score(spec, inputs, assignments, prediction.train_assignments)
+        variants = score_variants(spec, inputs, assignments) if metrics else {}
         diagnostics = dict(prediction.diagnostics)
         if prediction.report is not None and (inputs.fit_truth >= 0).all():
             diagnostics.update(prediction.report(inputs.fit_truth))
@@ -272,6 +278,11 @@ class Runner:
             seed=spec.seed,
             metric_variant=variant,
             metrics=metrics,
+            metric_variants=variants,
+            model_selection=method_cls.model_selection,
+            eval_split=eval_split_of(inputs),
+            num_clusters=num_clusters,
+            k_selection=k_selection,
             train_metrics=train_metrics,
             spec=spec,
             params_changed={k: v for k, v in spec.method_params.items() if defaults.get(k) != v},
@@ -279,7 +290,8 @@ class Runner:
             n_eval=len(inputs.data.eval),
             timings={
                 "features_s": features_done - start,
-                "fit_s": fit_done - features_done,
+                **({"estimate_k_s": k_done - features_done} if spec.num_clusters == "auto" else {}),
+                "fit_s": fit_done - k_done,
                 "total_s": time.perf_counter() - start,
             },
             feature_cache_keys={name: loaded.keys[name] for name in needed},
@@ -421,6 +433,22 @@ def _check_confidence(prediction: Prediction, n_eval: int, method: str) -> np.nd
     if confidence.shape != (n_eval,):
         raise RuntimeError(f"method '{method}' returned confidence of shape {confidence.shape}; expected ({n_eval},)")
     return confidence
+
+
+def score_variants(spec: RunSpec, inputs: TaskInputs, assignments: np.ndarray) -> dict[str, dict[str, float]]:
+    """The named metric variants stored beside the default ones (many-to-one: overclustering)."""
+    known = inputs.eval_truth >= 0
+    old = inputs.data.old_classes if spec.task == "gcd" else None
+    return {MANY_TO_ONE: many_to_one_metrics(inputs.eval_truth[known], assignments[known], old)}
+
+
+def eval_split_of(inputs: TaskInputs) -> str:
+    """Which images the metrics are computed on, in words a table footnote can quote."""
+    if inputs.data.task == "gcd":
+        return "transductive: the unlabelled train images (D_U)"
+    if inputs.fit_split == inputs.eval_split:
+        return f"transductive: the {inputs.eval_split} split the method was fitted on"
+    return f"held-out: the {inputs.eval_split} split"
 
 
 def _check_prediction(prediction: Prediction, n_eval: int, method: str) -> np.ndarray:

@@ -53,6 +53,16 @@ class RunRecord(BaseModel):
     seed: int | None = None
     metric_variant: str  # "hungarian" (clustering) or "gcd-v2" / "gcd-v1"
     metrics: dict[str, float]
+    # Other named variants of the same scores, e.g. {"many-to-one": {...}} (clusters read as their majority class)
+    metric_variants: dict[str, dict[str, float]] = Field(default_factory=dict)
+    # What a number means: how the scored model was chosen (declared by the method, or as the
+    # paper states it) and which images were scored (transductive or a held-out split)
+    model_selection: str | None = None
+    eval_split: str | None = None
+    # The K the method was asked for and how it was set: {"chosen_by": "classes" | "given" |
+    # "silhouette" | "labelled-acc-brent", ...} (see unic_bench.run.estimate_k)
+    num_clusters: int | None = None
+    k_selection: dict[str, Any] = Field(default_factory=dict)
     train_metrics: dict[str, float] = Field(default_factory=dict)
     spec: RunSpec | None = None
     params_changed: dict[str, Any] = Field(default_factory=dict)  # method params that differ from defaults
@@ -75,16 +85,26 @@ class RunRecord(BaseModel):
     @classmethod
     def _finite(cls, metrics: dict[str, float]) -> dict[str, float]:
         """JSON has no NaN: a metric that could not be computed is left out, never stored as NaN."""
-        bad = [k for k, v in metrics.items() if not np.isfinite(v)]
-        if bad:
-            raise ValueError(f"metrics must be finite numbers; got {', '.join(f'{k}={metrics[k]}' for k in bad)}")
-        return metrics
+        return check_finite(metrics)
+
+    @field_validator("metric_variants")
+    @classmethod
+    def _finite_variants(cls, variants: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        return {name: check_finite(metrics) for name, metrics in variants.items()}
 
     @property
     def config_key(self) -> tuple[str, ...]:
         """Runs that differ only in seed share this key (they aggregate to mean ± std)."""
         params = json.dumps(self.params_changed, sort_keys=True)
-        return (self.source, self.task, self.dataset, self.method, self.backbone, self.metric_variant, params)
+        k = "" if self.spec is None or self.spec.num_clusters is None else str(self.spec.num_clusters)
+        return (self.source, self.task, self.dataset, self.method, self.backbone, self.metric_variant, params, k)
+
+
+def check_finite(metrics: dict[str, float]) -> dict[str, float]:
+    bad = [k for k, v in metrics.items() if not np.isfinite(v)]
+    if bad:
+        raise ValueError(f"metrics must be finite numbers; got {', '.join(f'{k}={metrics[k]}' for k in bad)}")
+    return metrics
 
 
 def record_path(results_dir: Path, spec: RunSpec) -> Path:

@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -23,14 +23,24 @@ from unic_bench.plugins.host import PluginHost
 GcdMetric = Literal["v2", "v1"]
 PARAM_PREFIXES = ("method", "backbone", "dataset")
 SEED_LIMIT = 2**32  # numpy's legacy seed range, [0, 2**32)
+AUTO: Literal["auto"] = "auto"
 
-
-# Derived values were once spelled None and are now spelled "auto" (issue 10). The id hashes such
-# a value in its first spelling, null, so that the runs recorded before the rename keep their ids
-# (the reason ``weights_sha256`` is left out when unset). method -> parameters renamed; a new
-# parameter is spelled "auto" from the start and needs no entry.
+# Spellings that changed after run ids were first issued; the id hashes the first spelling so the
+# runs recorded before the change keep their ids (the reason ``weights_sha256`` is left out when
+# unset). Only for changes that do not change the run.
+# - Derived values once spelled None, now "auto" (issue 10): method -> parameters ("auto" hashes as
+#   null). A new parameter is spelled "auto" from the start and needs no entry.
 AUTO_WAS_NONE: dict[str, frozenset[str]] = {
     "unic": frozenset({"tau1", "tau2", "eta"}),
+    "scan": frozenset({"num_heads", "optimizer", "lr", "weight_decay", "batch_size"}),
+}
+# - Parameters added later: method -> {parameter: the value that reproduces the earlier runs}; left
+#   out of the hash while they hold it.
+PROBE_OFF = {"probe_every": 0}  # the kMeans probe of TrainParams (issue 13), off
+ADDED_LATER: dict[str, dict[str, Any]] = {
+    "scan": {"self_label_optimizer": "adam", "self_label_weight_decay": 1e-4, "self_label_ema": 0.0, **PROBE_OFF},
+    "unic": PROBE_OFF,
+    "temi": PROBE_OFF,
 }
 
 
@@ -51,24 +61,35 @@ class RunSpec(BaseModel):
     weights_sha256: Optional[str] = None  # only for a user's --weights file; official weights follow from the name
     data_fingerprint: Optional[str] = None  # only for data from a user's path (folder): Dataset.data_identity
 
+    num_clusters: Union[int, Literal["auto"], None] = None  # None: the dataset's number of classes
+    estimate_k: dict[str, Any] = Field(default_factory=dict)  # EstimateKParams, when num_clusters is auto
+
     def canonical_json(self) -> str:
-        """Sorted-key JSON; ``weights_sha256`` and ``data_fingerprint`` appear only when set, so runs on
-        official weights and built-in data keep their ids, and the parameters in ``AUTO_WAS_NONE`` hash
-        "auto" as null for the same reason."""
+        """Sorted-key JSON of the spec in its id form: fields added later (``weights_sha256``,
+        ``data_fingerprint``, ``num_clusters``, ``estimate_k``) appear only when set, and method
+        params take their first spelling (``AUTO_WAS_NONE``, ``ADDED_LATER``), so existing runs keep
+        their ids."""
         data = self.model_dump(mode="json")
-        for optional in ("weights_sha256", "data_fingerprint"):
-            if data[optional] is None:
-                del data[optional]
-        renamed = AUTO_WAS_NONE.get(self.method, frozenset())
-        data["method_params"] = {
-            key: None if key in renamed and value == "auto" else value for key, value in data["method_params"].items()
-        }
+        for added in ("weights_sha256", "data_fingerprint", "num_clusters", "estimate_k"):
+            if data[added] in (None, {}):
+                del data[added]
+        data["method_params"] = first_spelling(self.method, data["method_params"])
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @property
     def run_id(self) -> str:
         """Hash of the canonical spec: a rerun of the same spec lands on the same record."""
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
+
+
+def first_spelling(method: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` as they were spelled when ids were first issued (see ``AUTO_WAS_NONE``)."""
+    renamed, added = AUTO_WAS_NONE.get(method, frozenset()), ADDED_LATER.get(method, {})
+    return {
+        key: None if key in renamed and value == AUTO else value
+        for key, value in params.items()
+        if not (key in added and value == added[key] and type(value) is type(added[key]))
+    }
 
 
 class RunRequest(BaseModel):
@@ -158,6 +179,35 @@ def split_params(overrides: Mapping[str, Any], dataset_only: Iterable[str] = ())
     return routed
 
 
+def cluster_count(overrides: dict[str, Any], dataset_fields: set[str]) -> tuple[int | Literal["auto"] | None, dict[str, Any]]:
+    """Take the protocol's ``num_clusters`` (and ``estimate_k.*``) out of the ``--set`` overrides.
+
+    ``num_clusters=N`` asks every method for N clusters, ``auto`` for an estimated K
+    (:mod:`unic_bench.run.estimate_k`). A dataset that declares ``num_clusters`` itself (``folder``:
+    the K of a flat folder) keeps an integer value.
+    """
+    from unic_bench.run.estimate_k import EstimateKParams
+
+    estimate = {key.partition(".")[2]: overrides.pop(key) for key in list(overrides) if key.startswith("estimate_k.")}
+    value = overrides.get("num_clusters")
+    if value is None or ("num_clusters" in dataset_fields and value != AUTO):
+        if estimate:
+            raise BenchError("estimate_k.* settings need --set num_clusters=auto")
+        return None, {}
+    del overrides["num_clusters"]
+    if value != AUTO and (isinstance(value, bool) or not isinstance(value, int) or value < 2):
+        raise BenchError(f"invalid num_clusters {value!r}: expected an integer >= 2 or 'auto'")
+    if value != AUTO:
+        if estimate:
+            raise BenchError("estimate_k.* settings need --set num_clusters=auto")
+        return value, {}
+    try:
+        params = EstimateKParams(**estimate)
+    except ValidationError as exc:
+        raise BenchError(describe_validation_error(exc, EstimateKParams, "num_clusters=auto (estimate_k)")) from None
+    return AUTO, params.model_dump(mode="json")
+
+
 def weights_checksum(backbone: type[Backbone], path: Path) -> str:
     """sha256 of a ``--weights`` file, after checking the backbone takes weights and the file exists."""
     if not backbone.accepts_weights:
@@ -190,7 +240,9 @@ def resolve(request: RunRequest, host: PluginHost) -> list[RunSpec]:
         )
     check_seeds(request.seeds)
     weights_sha256 = None if request.weights is None else weights_checksum(backbone, request.weights)
-    routed = split_params(request.set, set(dataset.Params.model_fields) - set(method.Params.model_fields))
+    overrides = dict(request.set)
+    num_clusters, estimate = cluster_count(overrides, set(dataset.Params.model_fields))
+    routed = split_params(overrides, set(dataset.Params.model_fields) - set(method.Params.model_fields))
     params: dict[str, Any] = {
         "method_params": method.validate_params(
             {**method.defaults_for(dataset.name, request.task), **routed["method"]}
@@ -207,6 +259,8 @@ def resolve(request: RunRequest, host: PluginHost) -> list[RunSpec]:
             seed=seed,
             gcd_metric=request.gcd_metric if request.task == "gcd" else "v2",  # no bearing on clustering
             weights_sha256=weights_sha256,
+            num_clusters=num_clusters,
+            estimate_k=estimate,
             **params,
         )
         for seed in request.seeds

@@ -178,6 +178,7 @@ class UNIC(Method[UNICParams]):
     paper = "Jayatilaka et al., arXiv 2503.14500"
     tasks: ClassVar[frozenset[Task]] = frozenset({"clustering", "gcd"})
     Params = UNICParams
+    model_selection = "last epoch (label-free)"
 
     @classmethod
     def defaults_for(cls, dataset: str, task: Task) -> dict[str, Any]:

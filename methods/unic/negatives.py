@@ -77,8 +77,14 @@ def rank_thresholds(
     sample_size: int | None = None,
     generator: torch.Generator | None = None,
     memory_budget: int = MEMORY_BUDGET,
-) -> torch.Tensor:
-    """(N,) rank-tau2 distance of every row (self is rank 0): exact when ``sample_size`` is None.
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N,) rank-tau2 distance of every row (self is rank 0) and (N,) the row at that rank:
+    exact when ``sample_size`` is None.
+
+    The rank is found on :func:`block_distances` (one matrix product per chunk), but the distance
+    returned is that of the boundary row recomputed by :func:`pair_distances`, the formula the
+    accept test uses: the two formulas round differently, and a threshold from the first would
+    reject the rank-tau2 image itself for about a third of anchors.
 
     With ``sample_size=m`` each chunk of anchors draws a fresh uniform subset of m rows and takes
     the ``floor(q m) + 1``-th smallest distance, q = tau2/N: the sample point with the same share
@@ -91,14 +97,18 @@ def rank_thresholds(
     kth = tau2 + 1 if sample_size is None else math.floor(tau2 / n * sample_size) + 1
     chunk = max(1, memory_budget // (16 * columns))
     out = torch.empty(n, dtype=torch.float32, device=x.device)
+    boundary = torch.empty(n, dtype=torch.int64, device=x.device)
     x_sq = squared_norms(x) if sample_size is None and metric == "euclidean" else None
+    everything = torch.arange(n, device=x.device)
     for start in range(0, n, chunk):
-        candidates = x
+        rows = everything
         if sample_size is not None:
-            candidates = x[torch.randperm(n, generator=generator, device=x.device)[:sample_size]]
-        block = block_distances(x[start : start + chunk], candidates, metric, x_sq)
-        out[start : start + chunk] = torch.kthvalue(block, kth, dim=1).values
-    return out
+            rows = torch.randperm(n, generator=generator, device=x.device)[:sample_size]
+        block = block_distances(x[start : start + chunk], x if sample_size is None else x[rows], metric, x_sq)
+        anchors = everything[start : start + chunk]
+        boundary[anchors] = rows[torch.kthvalue(block, kth, dim=1).indices]
+        out[anchors] = pair_distances(x, anchors, boundary[anchors], metric)
+    return out, boundary
 
 
 class NegativeSampler:
@@ -137,7 +147,9 @@ class NegativeSampler:
         self.mode = mode
         self.sample_size = None if mode == "exact" else (sample_size or default_sample_size(n, tau2))
         with torch.autocast(self.features.device.type, enabled=False):
-            self.thresholds = rank_thresholds(self.features, tau2, metric, self.sample_size, self.generator, memory_budget)
+            self.thresholds, self.boundary = rank_thresholds(
+                self.features, tau2, metric, self.sample_size, self.generator, memory_budget
+            )
 
     def __len__(self) -> int:
         return self.features.shape[0]
@@ -173,6 +185,7 @@ class NegativeSampler:
         x_sq = squared_norms(x) if pending.numel() and self.metric == "euclidean" else None
         for left in pending.split(chunk) if pending.numel() else ():
             a = anchors[left]
-            allowed = block_distances(x[a], x, self.metric, x_sq) >= self.thresholds[a, None]
+            block = block_distances(x[a], x, self.metric, x_sq)
+            allowed = block >= block.gather(1, self.boundary[a, None])  # the boundary row in this block's own units
             out[left] = torch.multinomial(allowed.float(), 1, generator=g).squeeze(1)
         return out
