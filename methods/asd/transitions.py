@@ -59,19 +59,31 @@ def symmetric_similarity(transitions: np.ndarray) -> np.ndarray:
     return (transitions + transitions.T) / 2.0
 
 
-def k_medoids(transitions: np.ndarray, k: int, seed: int, max_iter: int = 2000) -> np.ndarray:
+def k_medoids(transitions: np.ndarray, k: int, seed: int, max_iter: int = 2000, restarts: int = 10) -> np.ndarray:
     """SoC's k-medoids (``soc_utils.kmeans``): each class joins the medoid with the largest
     symmetrised similarity S (a medoid stays in its own group); a group's new medoid is the
     member with the largest summed transition count A to the group's members (SoC sums the raw
     rows there); until the medoid set repeats or ``max_iter``. Returns (C,) group ids.
 
-    The initial medoids are k distinct classes drawn with ``seed`` (SoC draws them at random).
+    The initial medoids are k distinct classes drawn at random, as in SoC; SoC runs it once, a
+    local search that can end with two medoids in one true group, so here it runs ``restarts``
+    times (seeded) and keeps the grouping with the largest within-group similarity.
     """
     similarity = symmetric_similarity(transitions)
-    medoids = np.random.default_rng(seed).choice(len(transitions), size=k, replace=False)
+    rng = np.random.default_rng(seed)
+    best, best_score = np.zeros(len(transitions), dtype=np.int64), -np.inf
+    for _ in range(restarts):
+        groups = _local_search(transitions, similarity, rng.choice(len(transitions), size=k, replace=False), max_iter)
+        score = float(sum(similarity[np.ix_(groups == g, groups == g)].sum() for g in range(k)))
+        if score > best_score:
+            best, best_score = groups, score
+    return best
+
+
+def _local_search(transitions: np.ndarray, similarity: np.ndarray, medoids: np.ndarray, max_iter: int) -> np.ndarray:
     groups = _assign(similarity, medoids)
     for _ in range(max_iter):
-        updated = np.array([_medoid(transitions, np.flatnonzero(groups == g)) for g in range(k)])
+        updated = np.array([_medoid(transitions, np.flatnonzero(groups == g)) for g in range(len(medoids))])
         if set(updated.tolist()) == set(medoids.tolist()):
             break
         medoids, groups = updated, _assign(similarity, updated)
@@ -88,10 +100,12 @@ def _medoid(transitions: np.ndarray, members: np.ndarray) -> int:
     return int(members[transitions[np.ix_(members, members)].sum(1).argmax()])
 
 
-def group_classes(transitions: np.ndarray, k: int, method: Grouping, seed: int, max_iter: int = 2000) -> np.ndarray:
+def group_classes(
+    transitions: np.ndarray, k: int, method: Grouping, seed: int, max_iter: int = 2000, restarts: int = 10
+) -> np.ndarray:
     """Instance class -> one of k groups, from the windowed transition counts A."""
     if method == "k-medoids":
-        return k_medoids(transitions, k, seed, max_iter)
+        return k_medoids(transitions, k, seed, max_iter, restarts)
     from sklearn.cluster import SpectralClustering
 
     affinity = symmetric_similarity(transitions) + 1e-6  # a class without transitions stays connected to the graph
