@@ -14,7 +14,7 @@ import argparse
 from unic_bench.api.views import VIEW_TRANSFORMS
 from unic_bench.errors import BenchError
 from unic_bench.plugins.host import get_host
-from unic_bench.run.protocol import RunOptions, Runner
+from unic_bench.run.protocol import Runner, RunOptions
 from unic_bench.run.spec import RunRequest, parse_set, resolve
 
 

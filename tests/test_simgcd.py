@@ -72,7 +72,9 @@ def test_info_nce_matches_the_hand_computed_value() -> None:
 
 
 def test_supcon_matches_the_hand_computed_value() -> None:
-    z = torch.nn.functional.normalize(torch.tensor([[[1.0, 0.2], [0.1, 1.0], [0.9, 0.5]], [[0.8, 0.4], [0.0, 1.0], [1.0, 0.0]]]), dim=-1)
+    z = torch.nn.functional.normalize(
+        torch.tensor([[[1.0, 0.2], [0.1, 1.0], [0.9, 0.5]], [[0.8, 0.4], [0.0, 1.0], [1.0, 0.0]]]), dim=-1
+    )
     labels = torch.tensor([0, 1, 0])
     flat, y = z.reshape(6, 2).tolist(), [0, 1, 0, 0, 1, 0]
     total = 0.0

@@ -12,7 +12,7 @@ import torch
 
 import unic_bench.run.views as views_module
 from unic_bench.plugins.host import get_host
-from unic_bench.run.protocol import RunOptions, Runner, run_specs
+from unic_bench.run.protocol import Runner, RunOptions, run_specs
 from unic_bench.run.spec import RunRequest, resolve
 
 FAST = {
@@ -22,7 +22,9 @@ FAST = {
 
 
 def specs(method: str, task: str, seeds: list[int], **extra: Any) -> list[Any]:
-    request = RunRequest(method=method, backbone="pixels", dataset="digits", task=task, seeds=seeds, set={**FAST[method], **extra})
+    request = RunRequest(
+        method=method, backbone="pixels", dataset="digits", task=task, seeds=seeds, set={**FAST[method], **extra}
+    )
     return resolve(request, get_host())
 
 
@@ -52,7 +54,9 @@ def test_views_are_extracted_once_for_two_methods_and_three_seeds(tmp_path: Path
     assert any(key.startswith("views/weak/seed0/draw0") for key in record.feature_cache_keys)
     # a fresh runner (another process) reads them from disk
     passes.clear()
-    run_specs(specs("asd", "clustering", [3]), RunOptions(device="cpu", results_dir=tmp_path / "r2", cache_dir=tmp_path / "cache"))
+    run_specs(
+        specs("asd", "clustering", [3]), RunOptions(device="cpu", results_dir=tmp_path / "r2", cache_dir=tmp_path / "cache")
+    )
     assert passes == []
 
 

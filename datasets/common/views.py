@@ -76,4 +76,6 @@ def _augmented(samples: TorchDataset, transform: ViewTransform, has_train: bool)
         strong = copy.copy(samples)
         strong.transform = T.Compose([T.RandAugment(), samples.transform])
         return strong, f"strong: {strong.transform!r}"
-    raise BenchError(f"cannot build '{transform}' views of samples of type {type(samples).__name__} (valid: tensor or PIL images)")
+    raise BenchError(
+        f"cannot build '{transform}' views of samples of type {type(samples).__name__} (valid: tensor or PIL images)"
+    )

@@ -147,8 +147,10 @@ class ASD(Method[ASDParams]):
     @classmethod
     def defaults_for(cls, dataset: str, task: Task) -> dict[str, Any]:
         """Digits (the CPU demo; not a paper dataset): un-augmented views (a 1-pixel shift of an 8x8
-        digit is a different image to a pixel-space head: docs/methods/asd.md), hidden 256."""
-        return {"augment": False, "hidden": 256} if dataset == "digits" else {}
+        digit is a different image to a pixel-space head), hidden 256, and 3 rounds: on digits one
+        round of 65 images gave 17-30% ACC (3 seeds) against 59-73% with three
+        (docs/methods/asd.md)."""
+        return {"augment": False, "hidden": 256, "rounds": 3} if dataset == "digits" else {}
 
     def fit_predict(self, data: TaskData, ctx: RunContext) -> Prediction:
         p = self.params
@@ -225,13 +227,13 @@ class ASD(Method[ASDParams]):
             logits = head(torch.cat([bank.take("weak", lab), bank.take("weak", unl), bank.take("strong", unl)]))
             logits_l, logits_w, logits_s = logits.split([len(lab), len(unl), len(unl)])
             tracker.update(unl, logits_w.detach().argmax(1))
-            return fixmatch_loss(
-                logits_l, targets[lab], logits_w, logits_s, p.instance_confidence, p.instance_lambda_u
-            )
+            return fixmatch_loss(logits_l, targets[lab], logits_w, logits_s, p.instance_confidence, p.instance_lambda_u)
 
         for r, rows in enumerate(draws):
             head.to(ctx.device)
-            ids = np.arange(n_l) if r == 0 else _aligned_ids(head, bank.weak[0, torch.from_numpy(rows).to(ctx.device)], p.alignment)
+            ids = (
+                np.arange(n_l) if r == 0 else _aligned_ids(head, bank.weak[0, torch.from_numpy(rows).to(ctx.device)], p.alignment)
+            )
             instance_of.append(ids)
             targets.fill_(-1)
             targets[torch.from_numpy(rows).to(ctx.device)] = torch.from_numpy(ids).to(ctx.device)

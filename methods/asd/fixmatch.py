@@ -38,8 +38,8 @@ class EMAModel(nn.Module):
     def follow(self, model: nn.Module) -> None:
         for ema, live in zip(self.model.parameters(), model.parameters()):
             ema.lerp_(live, 1.0 - self.decay)
-        for ema, live in zip(self.model.buffers(), model.buffers()):
-            ema.copy_(live)
+        for kept, current in zip(self.model.buffers(), model.buffers()):
+            kept.copy_(current)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
