@@ -58,6 +58,7 @@ from unic_bench.api.component import Task
 from unic_bench.api.hookspecs import hookimpl
 from unic_bench.api.method import Method
 from unic_bench.api.taskdata import Prediction, RunContext, TaskData
+from unic_bench.errors import BenchError
 from unic_bench.methods.asd.fixmatch import EMAModel, fixmatch_loss
 from unic_bench.methods.asd.sampling import coverage_n_l, round_samples
 from unic_bench.methods.asd.transitions import Grouping, TransitionTracker, group_classes
@@ -155,8 +156,10 @@ class ASD(Method[ASDParams]):
     def fit_predict(self, data: TaskData, ctx: RunContext) -> Prediction:
         p = self.params
         n, k = len(data.train), data.num_classes
-        n_l = p.n_l or coverage_n_l(k, n, p.coverage)
-        draws = round_samples(n, min(n_l, n), p.rounds, ctx.seed)
+        n_l = min(p.n_l or coverage_n_l(k, n, p.coverage), n)
+        if n_l < k:
+            raise BenchError(f"asd: n_l={n_l} pseudo-labelled images cannot form {k} clusters (valid: n_l >= {k})")
+        draws = round_samples(n, n_l, p.rounds, ctx.seed)
         encoder = Encoder(data, "none", ctx.device, p.workers)
         weak, weak_note = cached_views(data, "weak", p.views, p, ctx.device)
         strong, strong_note = cached_views(data, "strong", p.strong_views, p, ctx.device)
