@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -32,7 +32,9 @@ from unic_bench.run.metrics import clustering_metrics, gcd_metrics
 from unic_bench.run.records import DisplayNames, RunRecord, environment, read_record, record_path, write_record
 from unic_bench.run.seeding import seed_everything
 from unic_bench.run.spec import RunSpec
-from unic_bench.run.views import ViewCache
+
+if TYPE_CHECKING:
+    from unic_bench.run.views import ViewCache
 
 Overwrite = Literal["never", "only-missing", "always"]
 OVERWRITE_CHOICES: tuple[Overwrite, ...] = ("never", "only-missing", "always")
@@ -152,6 +154,8 @@ class Runner:
 
     def _views(self, spec: RunSpec, loaded: _Loaded, device: str) -> ViewCache:
         """The fit split's views; extracted only if the method asks (``TaskData.views``)."""
+        from unic_bench.run.views import ViewCache  # torch: imported when a run starts, not with the CLI
+
         name = loaded.splits.clustering[0] if spec.task == "clustering" else loaded.splits.gcd_split
         assert name is not None
         if name not in loaded.views:
