@@ -117,7 +117,7 @@ def test_sampler_balances_labelled_and_unlabelled() -> None:
     assert 0.4 < (rows[:, 0] < 100).float().mean().item() < 0.6
 
 
-def test_recovers_separable_clusters_and_is_deterministic(tmp_path: Path) -> None:
+def test_recovers_separable_clusters() -> None:
     x, y, _, _ = synthetic(separation=8.0)
     data, unl = gcd_data(x, y, 10)
     method = SimGCD(epochs=15, hidden=64, bottleneck=32, warmup_teacher_temp_epochs=5)
@@ -126,8 +126,6 @@ def test_recovers_separable_clusters_and_is_deterministic(tmp_path: Path) -> Non
 
     assert gcd_metrics(y[unl], first.labels, data.old_classes)["all"] > 0.95
     assert first.labels.shape == (len(unl),) and first.labels.dtype.kind == "i"
-    again = method.fit_predict(data, RunContext(seed=1))
-    assert np.array_equal(first.labels, again.labels)
     assert first.diagnostics["views"].startswith("none")
 
 
@@ -140,3 +138,5 @@ def test_training_resumes_from_checkpoint_exactly(tmp_path: Path) -> None:
         SimGCD(**kw).fit_predict(data, RunContext(seed=3, checkpoint_dir=tmp_path / "cut", progress=stop_after(2)))
     resumed = SimGCD(**kw).fit_predict(data, RunContext(seed=3, checkpoint_dir=tmp_path / "cut"))
     assert np.array_equal(full.labels, resumed.labels)
+    again = SimGCD(**kw).fit_predict(data, RunContext(seed=3))  # deterministic per seed, without checkpoints
+    assert np.array_equal(full.labels, again.labels)
