@@ -112,8 +112,9 @@ def test_ssl_tuples_hold_one_labelled_row_and_ratio_unlabelled() -> None:
     assert len(set(tuples[:, 1:].flatten().tolist())) == 49
 
 
-# Spectral grouping: SoC's k-medoids reaches 0.90 here (one group of instance classes split).
-SEPARABLE = {"epochs": 150, "instance_epochs": 40, "hidden": 64, "grouping": "spectral"}
+# Spectral grouping, one round: SoC's k-medoids reaches 0.90 here (one group of instance classes
+# split); three rounds 0.91 (the later draws' one-to-one alignment mislabels some images).
+SEPARABLE = {"epochs": 150, "instance_epochs": 40, "hidden": 64, "grouping": "spectral", "rounds": 1}
 
 
 def test_recovers_separable_clusters() -> None:
