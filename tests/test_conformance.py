@@ -51,8 +51,10 @@ SMALL: dict[str, dict[str, Any]] = {
     "scan": {"epochs": 2, "num_heads": 2, "batch_size": 64, "workers": 0},
     "temi": {"epochs": 2, "num_heads": 2, "batch_size": 64, "knn": 10, "warmup_epochs": 0, "workers": 0},
     "unic": {"epochs": 2, "batch_size": 64, "hidden": 64, "workers": 0},
+    "simgcd": {"epochs": 2, "batch_size": 64, "hidden": 64, "bottleneck": 32, "workers": 0},
+    "asd": {"epochs": 2, "instance_epochs": 2, "rounds": 1, "hidden": 64, "workers": 0},
 }
-TRAINERS = {"scan", "temi", "unic"}
+TRAINERS = {"scan", "temi", "unic", "simgcd", "asd"}
 
 
 def cifar10_tree(root: Path) -> None:

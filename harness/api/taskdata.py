@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import torch.utils.data
 
     from unic_bench.api.backbone import Backbone
+    from unic_bench.api.views import ViewProvider
 
 T = TypeVar("T")
 
@@ -67,6 +68,7 @@ class TaskData:
     old_classes: tuple[int, ...] = ()
     images: ImageAccess | None = None  # None when the dataset holds features, not images
     dataset: str = ""  # canonical dataset name, for methods whose paper sets per-dataset defaults
+    views: ViewProvider | None = None  # cached augmented views of the train rows (image datasets only)
 
     @property
     def labelled_mask(self) -> np.ndarray:

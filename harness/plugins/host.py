@@ -36,6 +36,8 @@ BUILTIN_PLUGINS = (
     "unic_bench.methods.unic",
     "unic_bench.methods.scan",
     "unic_bench.methods.temi",
+    "unic_bench.methods.simgcd",
+    "unic_bench.methods.asd",
     "unic_bench.backbones.pixels",
     "unic_bench.backbones.vit",
     "unic_bench.backbones.resnet",

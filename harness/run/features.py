@@ -41,8 +41,12 @@ def default_cache_dir() -> Path:
     return cache_root() / "features"
 
 
-def cache_key(backbone: Backbone, dataset: str, dataset_params: dict[str, Any], split: Split) -> str:
-    payload = {
+def cache_key(
+    backbone: Backbone, dataset: str, dataset_params: dict[str, Any], split: Split, extra: dict[str, Any] | None = None
+) -> str:
+    """``extra`` adds what else the features were computed from (an augmented view's transform,
+    seed and draw: ``run/views.py``); without it the key is the plain features'."""
+    payload: dict[str, Any] = {
         "extractor_version": EXTRACTOR_VERSION,
         "backbone": backbone.identity(),
         "dataset": dataset,
@@ -54,6 +58,8 @@ def cache_key(backbone: Backbone, dataset: str, dataset_params: dict[str, Any], 
     }
     if split.fingerprint:  # absent for embedded data, whose keys (and shared cache entries) stay as they were
         payload["data"] = split.fingerprint
+    if extra is not None:
+        payload["extra"] = extra
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
 

@@ -16,13 +16,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, get_args, get_type_hints
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_type_hints
 
 import numpy as np
 
 from unic_bench.api.backbone import Backbone, file_sha256
 from unic_bench.api.dataset import Dataset, DatasetSplits
 from unic_bench.api.taskdata import FeatureSet, ImageAccess, Prediction, Progress, RunContext, TaskData, no_progress
+from unic_bench.api.views import ViewProvider
 from unic_bench.datasets.common.split_lists import splits_dir
 from unic_bench.errors import BenchError, unknown_choice
 from unic_bench.plugins.host import PluginHost, get_host
@@ -35,6 +36,9 @@ from unic_bench.run.paths import check_writable_dir
 from unic_bench.run.records import DisplayNames, RunRecord, environment, read_record, record_path, write_record
 from unic_bench.run.seeding import seed_everything
 from unic_bench.run.spec import RunSpec
+
+if TYPE_CHECKING:
+    from unic_bench.run.views import ViewCache
 
 Overwrite = Literal["never", "only-missing", "always"]
 OVERWRITE_CHOICES: tuple[Overwrite, ...] = ("never", "only-missing", "always")
@@ -112,6 +116,7 @@ class _Loaded:
     splits: DatasetSplits
     features: dict[str, np.ndarray] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)
+    views: dict[str, ViewCache] = field(default_factory=dict)  # split -> its augmented views (image datasets)
 
 
 class Runner:
@@ -216,6 +221,32 @@ class Runner:
             raise BenchError(f"dataset '{spec.dataset}' loaded without a GCD split, so task 'gcd' cannot run on it")
         return loaded.splits.gcd_split
 
+    def _views(self, spec: RunSpec, loaded: _Loaded, device: str) -> ViewCache:
+        """The fit split's views; extracted only if the method asks (``TaskData.views``)."""
+        from unic_bench.run.views import ViewCache  # torch: imported when a run starts, not with the CLI
+
+        name = loaded.splits.clustering[0] if spec.task == "clustering" else loaded.splits.gcd_split
+        assert name is not None
+        if name not in loaded.views:
+            o = self.options
+            loaded.views[name] = ViewCache(
+                loaded.backbone,
+                spec.dataset,
+                spec.dataset_params,
+                loaded.splits.splits[name],
+                device,
+                o.cache_dir,
+                o.progress,
+                o.batch_size,
+                o.num_workers,
+            )
+        return loaded.views[name]
+
+    def view_provider(self, spec: RunSpec) -> ViewCache:
+        """The views a run of ``spec`` would get, e.g. to extract them ahead (scripts/extract_views.py)."""
+        device = resolve_device(self.options.device)
+        return self._views(spec, self._load(spec, device)[0], device)
+
     def _weights_for(self, spec: RunSpec) -> Path | None:
         """The ``--weights`` file a spec was resolved with; it must still be the same file."""
         if spec.weights_sha256 is None:
@@ -235,7 +266,8 @@ class Runner:
         device = resolve_device(self.options.device)
         loaded, needed = self._load(spec, device)
         backbone = loaded.backbone if self.host.datasets.get(spec.dataset).modality == "image" else None
-        inputs = task_inputs(spec, loaded.splits, loaded.features, pin=device.startswith("cuda"), backbone=backbone)
+        views = self._views(spec, loaded, device) if backbone is not None else None
+        inputs = task_inputs(spec, loaded.splits, loaded.features, device.startswith("cuda"), backbone, views)
         features_done = time.perf_counter()
         num_clusters, k_selection = resolve_num_clusters(spec.num_clusters, spec.estimate_k, inputs.data, spec.seed)
         inputs.data = dataclasses.replace(inputs.data, num_classes=num_clusters)  # the K every method produces
@@ -259,6 +291,9 @@ class Runner:
         diagnostics = dict(prediction.diagnostics)
         if prediction.report is not None and (inputs.fit_truth >= 0).all():
             diagnostics.update(prediction.report(inputs.fit_truth))
+        served_views = views.drain() if views is not None else []
+        if served_views:
+            diagnostics["views"] = served_views
 
         defaults = method_cls.validate_params(method_cls.defaults_for(spec.dataset, spec.task)).model_dump(mode="json")
         backbone_cls, dataset_cls = self.host.backbones.get(spec.backbone), self.host.datasets.get(spec.dataset)
@@ -294,7 +329,8 @@ class Runner:
                 "fit_s": fit_done - k_done,
                 "total_s": time.perf_counter() - start,
             },
-            feature_cache_keys={name: loaded.keys[name] for name in needed},
+            feature_cache_keys={name: loaded.keys[name] for name in needed}
+            | {f"views/{v['transform']}/seed{v['seed']}/draw{d}": key for v in served_views for d, key in enumerate(v["keys"])},
             weights=weights_info(loaded.backbone),
             environment=environment(device),
             labelled_indices=inputs.labelled.tolist() if inputs.labelled is not None else None,
@@ -338,11 +374,17 @@ class TaskInputs:
 
 
 def task_inputs(
-    spec: RunSpec, splits: DatasetSplits, features: dict[str, np.ndarray], pin: bool = False, backbone: Backbone | None = None
+    spec: RunSpec,
+    splits: DatasetSplits,
+    features: dict[str, np.ndarray],
+    pin: bool = False,
+    backbone: Backbone | None = None,
+    views: ViewProvider | None = None,
 ) -> TaskInputs:
     """Clustering: train split -> eval split. GCD: all train images, eval = the unlabelled ones.
 
-    With a ``backbone`` (image datasets), the method also gets the images, for finetuning.
+    With a ``backbone`` (image datasets), the method also gets the images, for finetuning, and
+    ``views`` of the train rows (cached augmented views, extracted when first asked for).
     """
     import torch
     from torch.utils.data import Subset
@@ -369,6 +411,7 @@ def task_inputs(
             eval=feature_set(eval_name),
             images=images(fit_name, eval_name),
             dataset=spec.dataset,
+            views=views,
         )
         return TaskInputs(
             data=data,
@@ -393,6 +436,7 @@ def task_inputs(
         old_classes=tuple(splits.gcd_old_classes),
         images=images(name, name, unlabelled),
         dataset=spec.dataset,
+        views=views,
     )
     return TaskInputs(
         data=data, fit_truth=truth, eval_truth=truth[unlabelled], fit_split=name, eval_split=name, labelled=labelled
