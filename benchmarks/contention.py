@@ -39,7 +39,7 @@ def loop(steps: int) -> float:
     opt = torch.optim.Adam(head.parameters(), lr=1e-3)
     feats = torch.randn(5000, 1280)
     start = time.perf_counter()
-    for step in range(steps):
+    for _ in range(steps):
         rows = torch.randint(5000, (384,))
         loss = torch.log_softmax(head(feats[rows]), 1).mean()
         opt.zero_grad(set_to_none=True)

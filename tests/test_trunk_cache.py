@@ -105,7 +105,6 @@ def test_disk_entry_is_reused_and_a_damaged_one_rebuilt(capsys: pytest.CaptureFi
 
 
 def test_views_are_seeded_draws_of_the_augmentation() -> None:
-    trunk = CountingTrunk()
     base = torch.rand(6, 1, 8, 8)
     images = TensorSamples(base, augment=crop_flip(8))
 

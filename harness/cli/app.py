@@ -34,9 +34,11 @@ CONFIG_KEYS = {
     "weights",
     "batch_size",
     "workers",
+    "threads",
 }
 LAYOUTS = ("table1", "table2", "table7")
 FORMATS = ("md", "latex", "csv")
+THREADS_HELP = "CPU threads for torch, BLAS and faiss (default: $UNIC_BENCH_THREADS, else the cores this process may use)."
 SPLITS_DIR_HELP = "Local copies of the downloaded class lists, for machines without internet (or $UNIC_BENCH_SPLITS)."
 
 
@@ -111,6 +113,7 @@ def run(
     ] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Feature-extraction batch size (default 256).")] = None,
     workers: Annotated[Optional[int], typer.Option(help="DataLoader workers for feature extraction (default 0).")] = None,
+    threads: Annotated[Optional[int], typer.Option(help=THREADS_HELP)] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML run spec; its keys are these flags' long names.")] = None,
 ) -> None:
     """Run one method on one backbone + dataset for one or more seeds, and write a record per seed."""
@@ -135,6 +138,7 @@ def run(
         "weights": weights,
         "batch_size": batch_size,
         "workers": workers,
+        "threads": threads,
     }
     values.update({k: v for k, v in cli.items() if v is not None})
     if seed is not None and seeds is not None:
@@ -155,6 +159,9 @@ def run(
 
 def _run_and_report(values: dict[str, Any]) -> None:
     """Split merged flags into how to run (RunOptions) and what to run (RunRequest); run; print."""
+    from unic_bench.run.threads import use_threads
+
+    use_threads(values.get("threads"))  # before the plugins import torch
     from unic_bench.cli.progress import rich_progress
     from unic_bench.plugins.host import get_host
     from unic_bench.run.protocol import RunOptions, run_specs
@@ -216,8 +223,12 @@ def extract(
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 256,
     workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 0,
+    threads: Annotated[Optional[int], typer.Option(help=THREADS_HELP)] = None,
 ) -> None:
     """Fill the feature cache for every split of a dataset, ahead of runs (e.g. on one GPU job)."""
+    from unic_bench.run.threads import use_threads
+
+    use_threads(threads)
     from unic_bench.cli.progress import rich_progress
     from unic_bench.plugins.host import get_host
     from unic_bench.run.protocol import RunOptions, extract_features
@@ -276,8 +287,12 @@ def demo(
     seeds: Annotated[str, typer.Option(help="Seeds for every method.")] = "0,1,2",
     overwrite: Annotated[str, typer.Option(help="always (default: the demo recomputes) | only-missing | never")] = "always",
     device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
+    threads: Annotated[Optional[int], typer.Option(help=THREADS_HELP)] = None,
 ) -> None:
     """Run every registered method on the embedded digits (raw pixels), 3 seeds, both tasks; print leaderboards."""
+    from unic_bench.run.threads import use_threads
+
+    use_threads(threads)
     from unic_bench.cli.demo import run_demo
     from unic_bench.run.protocol import OVERWRITE_CHOICES
     from unic_bench.run.spec import parse_seeds

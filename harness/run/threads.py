@@ -55,6 +55,13 @@ def threads_for(jobs: int, total: int | None = None) -> int:
     return max(1, (total or default_threads()) // jobs)
 
 
+def use_threads(requested: int | None = None) -> int:
+    """Apply the policy for ``--threads`` (None: the default); returns the thread count used."""
+    threads = default_threads(requested)
+    apply_threads(threads)
+    return threads
+
+
 def apply_threads(threads: int) -> None:
     """Size torch's, faiss's and the BLAS pools to ``threads`` in this process.
 
