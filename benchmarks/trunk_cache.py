@@ -61,14 +61,14 @@ class TimedContext:
         return [b - a for a, b in zip(self.stamps, self.stamps[1:])]
 
 
-def train(data: Any, epochs: int, cache: str, seed: int, device: str) -> TimedContext:
+def train(data: Any, epochs: int, cache: str, seed: int, device: str, workers: int = 2) -> TimedContext:
     """UNIC's training loop (fit_predict without the final predictions)."""
     from unic_bench.methods.common.heads import build_head
     from unic_bench.methods.common.training import Encoder, Trainer, seeded
     from unic_bench.methods.unic import TupleSampler, UNICParams, unic_loss
     from unic_bench.methods.unic.mining import mine, paper_defaults
 
-    p = UNICParams(finetune="last-block", train_augment="none", trunk_cache=cache, epochs=epochs, workers=2)
+    p = UNICParams(finetune="last-block", train_augment="none", trunk_cache=cache, epochs=epochs, workers=workers)
     d = paper_defaults(data.dataset or "fashion-mnist", "clustering", len(data.train), data.num_classes)
     mined = mine(data.train.features, d.tau1, d.tau2, d.eta, p.metric, device, seed)
     timed = TimedContext(seed, device)
