@@ -19,7 +19,7 @@ import argparse
 import os
 import tempfile
 import time
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -61,7 +61,7 @@ class TimedContext:
         return [b - a for a, b in zip(self.stamps, self.stamps[1:])]
 
 
-def train(data: Any, epochs: int, cache: str, seed: int, device: str, workers: int = 2) -> TimedContext:
+def train(data: Any, epochs: int, cache: Literal["auto", "off"], seed: int, device: str, workers: int = 2) -> TimedContext:
     """UNIC's training loop (fit_predict without the final predictions)."""
     from unic_bench.methods.common.heads import build_head
     from unic_bench.methods.common.training import Encoder, Trainer, seeded

@@ -36,7 +36,7 @@ BACKENDS = ["faiss", "torch"]  # the torch path (the one CUDA runs use without f
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
-def test_knn_matches_brute_force(metric: str, backend: nb.KnnBackend) -> None:
+def test_knn_matches_brute_force(metric: nb.Metric, backend: nb.KnnBackend) -> None:
     x, _ = blobs(300)
     dist, idx = knn(x.numpy(), 7, metric=metric, backend=backend)
     ref = exact_distances(x.numpy(), np.arange(300), metric)

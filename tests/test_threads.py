@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 
@@ -40,7 +41,7 @@ def test_bad_values_are_one_clear_error(monkeypatch: pytest.MonkeyPatch, raw: st
 
 def test_apply_sizes_torch_and_blas() -> None:
     import torch
-    from threadpoolctl import threadpool_info
+    from threadpoolctl import threadpool_info  # type: ignore[import-untyped]
 
     before = torch.get_num_threads()
     try:
@@ -51,6 +52,6 @@ def test_apply_sizes_torch_and_blas() -> None:
         threads.apply_threads(before)
 
 
-def test_cli_rejects_bad_threads(cli) -> None:  # type: ignore[no-untyped-def]
+def test_cli_rejects_bad_threads(cli: Any) -> None:
     result = cli("run", "--method", "kmeans", "--backbone", "identity", "--dataset", "synthetic", "--threads", "0")
     assert result.code == 2 and "--threads 0: must be a positive number of threads" in result.err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -31,10 +32,12 @@ def lite0_digits(n: int = 120, size: int = 32) -> TaskData:
     with torch.no_grad():
         feats = backbone.build()(torch.stack([plain[i] for i in range(n)]))
     rows = np.arange(n)
-    return TaskData("clustering", 10, FeatureSet(feats, rows), FeatureSet(feats, rows), images=ImageAccess(backbone, augmented, plain, plain))
+    return TaskData(
+        "clustering", 10, FeatureSet(feats, rows), FeatureSet(feats, rows), images=ImageAccess(backbone, augmented, plain, plain)
+    )
 
 
-def unic_run(data: TaskData, **params: object) -> tuple[list[dict[str, float]], np.ndarray]:
+def unic_run(data: TaskData, **params: Any) -> tuple[list[dict[str, float]], np.ndarray]:
     ctx = RunContext(seed=3)
     pred = UNIC(epochs=3, batch_size=40, hidden=32, workers=0, lr=1e-3, **params).fit_predict(data, ctx)
     return ctx.log, pred.labels
@@ -74,7 +77,9 @@ def test_epochs_run_only_the_tail() -> None:
     calls = {"trunk": 0}
     assert encoder.trunk is not None
     encoder.trunk.register_forward_hook(lambda *_: calls.__setitem__("trunk", calls["trunk"] + 1))
-    trainer = Trainer(encoder, nn.Linear(1280, 10), TrainParams(epochs=3, batch_size=20, workers=0, train_augment="none"), RunContext())
+    trainer = Trainer(
+        encoder, nn.Linear(1280, 10), TrainParams(epochs=3, batch_size=20, workers=0, train_augment="none"), RunContext()
+    )
     trainer.fit(lambda epoch, gen: torch.arange(40).repeat(3, 1).T, lambda rows, emb: {"loss": emb.pow(2).mean()})
     built = calls["trunk"]
     assert built == 2  # the size probe + one batch of 40 images, once for all three epochs

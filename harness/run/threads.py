@@ -86,7 +86,7 @@ def apply_threads(threads: int) -> None:
         pass
     else:
         faiss.omp_set_num_threads(threads)
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
     global _blas_limits
     _blas_limits = threadpool_limits(limits=threads)

@@ -34,7 +34,7 @@ from pydantic import Field
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from unic_bench.api.taskdata import RunContext, TaskData, no_progress
+from unic_bench.api.taskdata import Progress, RunContext, TaskData, no_progress
 from unic_bench.errors import BenchError
 from unic_bench.methods.common.trunk_cache import (
     TrainInputParams,
@@ -135,7 +135,8 @@ class Encoder(nn.Module):
         self._epoch_batches: _EpochBatches | None = None
         self._epoch_loader: DataLoader | None = None
         self.inputs = TrainInputParams()
-        self._seed, self._progress = 0, no_progress
+        self._seed = 0
+        self._progress: Progress = no_progress
         self._cache: TrunkCache | None = None
         if mode == "last-block":
             assert data.images is not None
