@@ -15,7 +15,8 @@ and ``train_augment=none`` from the same seed: ``trunk_cache=off`` pushes the 3 
 epoch through the frozen trunk and the tail; ``trunk_cache=auto`` builds the trunk outputs once
 (in its first epoch) and then runs only the tail. Prints per-epoch seconds, the speed-up of the
 epochs after the first (target >= 5x) and both loss trajectories (target: equal within float
-tolerance, since the inputs of every step are the same). The trunk cache is written to a
+tolerance, since the inputs of every step are the same; the lr is constant, so that the cached run's
+extra epoch leaves the schedule of the others alone). The trunk cache is written to a
 temporary folder so that a stored entry is not reused; the features for mining come from the
 shared feature cache.
 """
@@ -77,7 +78,10 @@ def train(
     from unic_bench.methods.unic import TupleSampler, UNICParams, unic_loss
     from unic_bench.methods.unic.mining import mine, paper_defaults
 
-    p = UNICParams(finetune="last-block", train_augment="none", trunk_cache=cache, epochs=epochs, workers=workers)
+    # A constant lr: the cached run trains one epoch more, and a cosine schedule would then differ per epoch.
+    p = UNICParams(
+        finetune="last-block", train_augment="none", trunk_cache=cache, epochs=epochs, workers=workers, schedule="constant"
+    )
     d = paper_defaults(data.dataset or "fashion-mnist", "clustering", len(data.train), data.num_classes)
     mined = mine(data.train.features, d.tau1, d.tau2, d.eta, p.metric, device, seed)
     timed = TimedContext(seed, device)
