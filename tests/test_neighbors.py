@@ -71,9 +71,14 @@ def test_torch_knn_finds_faiss_neighbours(metric: nb.Metric) -> None:
     differ = i_torch != i_faiss
     assert differ.float().mean() < 1e-3
     assert torch.allclose(d_torch[differ], d_faiss[differ], atol=1e-4)
-    # chunking does not change the answer: 7 rows per block
+    # chunking does not change the answer (7 rows per block), rounding aside
     prepared = nb.prepare_features(x, metric)
-    torch.testing.assert_close(torch_knn(prepared, 20, metric, memory_budget=12 * 2000 * 7), torch_knn(prepared, 20, metric))
+    (d_small, i_small), (d_big, i_big) = (
+        torch_knn(prepared, 20, metric, memory_budget=12 * 2000 * 7),
+        torch_knn(prepared, 20, metric),
+    )
+    torch.testing.assert_close(d_small, d_big, atol=1e-4, rtol=1e-5)  # matmul blocking changes the rounding only
+    assert (i_small == i_big).float().mean() > 0.995
 
 
 def test_knn_backend_choice(monkeypatch: pytest.MonkeyPatch) -> None:
