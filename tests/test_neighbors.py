@@ -8,7 +8,8 @@ import torch
 from scipy.stats import chisquare
 
 from unic_bench.errors import BenchError
-from unic_bench.methods.common.neighbors import knn, union_sizes
+from unic_bench.methods.common import neighbors as nb
+from unic_bench.methods.common.neighbors import knn, knn_backend, torch_knn, union_sizes
 from unic_bench.methods.unic.mining import diagnostics, mine
 from unic_bench.methods.unic.negatives import NegativeSampler, default_sample_size
 
@@ -30,10 +31,14 @@ def exact_distances(x: np.ndarray, rows: np.ndarray, metric: str = "euclidean") 
     return np.maximum(sq[rows, None] + sq[None, :] - 2.0 * x[rows] @ x.T, 0.0)  # float64: exact enough for ranks
 
 
+BACKENDS = ["faiss", "torch"]  # the torch path (the one CUDA runs use without faiss-gpu) runs here on CPU tensors
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
-def test_knn_matches_brute_force(metric: str) -> None:
+def test_knn_matches_brute_force(metric: nb.Metric, backend: nb.KnnBackend) -> None:
     x, _ = blobs(300)
-    dist, idx = knn(x.numpy(), 7, metric=metric)
+    dist, idx = knn(x.numpy(), 7, metric=metric, backend=backend)
     ref = exact_distances(x.numpy(), np.arange(300), metric)
     ref_idx = np.argsort(ref, axis=1, kind="stable")[:, :7]
     assert idx.dtype == torch.int64 and dist.dtype == torch.float32 and idx.shape == (300, 7)
@@ -42,17 +47,48 @@ def test_knn_matches_brute_force(metric: str) -> None:
     assert (idx[:, 0] == torch.arange(300)).all() and (dist[:, 0] == 0).all()
 
 
-def test_knn_self_first_and_deterministic_ties_with_duplicates() -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_knn_self_first_and_deterministic_ties_with_duplicates(backend: nb.KnnBackend) -> None:
     x, _ = blobs(40)
     x[10:16] = x[3]  # seven identical points: 3 and 10..15
-    dist, idx = knn(torch.cat([x, x[3:4]]), 4)  # and an eighth, row 40
+    dist, idx = knn(torch.cat([x, x[3:4]]), 4, backend=backend)  # and an eighth, row 40
     for row in (3, 10, 15, 40):
         assert idx[row, 0] == row and dist[row, 0] == 0
         assert dist[row, 1:].max() == 0  # the other slots hold duplicates at distance 0 ...
         others = idx[row, 1:].tolist()
         assert others == sorted(others)  # ... in index order
     # Same result from a torch tensor and a numpy array.
-    assert torch.equal(knn(x, 5)[1], knn(x.numpy(), 5)[1])
+    assert torch.equal(knn(x, 5, backend=backend)[1], knn(x.numpy(), 5, backend=backend)[1])
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_torch_knn_finds_faiss_neighbours(metric: nb.Metric) -> None:
+    """Same neighbours as faiss, ties aside: a differing index must sit at (nearly) the same distance."""
+    x = torch.randn(2000, 48, generator=torch.Generator().manual_seed(1))
+    d_faiss, i_faiss = knn(x, 20, metric, backend="faiss")
+    d_torch, i_torch = knn(x, 20, metric, backend="torch")
+    torch.testing.assert_close(d_torch, d_faiss, atol=1e-4, rtol=1e-5)
+    differ = i_torch != i_faiss
+    assert differ.float().mean() < 1e-3
+    assert torch.allclose(d_torch[differ], d_faiss[differ], atol=1e-4)
+    # chunking does not change the answer (7 rows per block), rounding aside
+    prepared = nb.prepare_features(x, metric)
+    (d_small, i_small), (d_big, i_big) = (
+        torch_knn(prepared, 20, metric, memory_budget=12 * 2000 * 7),
+        torch_knn(prepared, 20, metric),
+    )
+    torch.testing.assert_close(d_small, d_big, atol=1e-4, rtol=1e-5)  # matmul blocking changes the rounding only
+    assert (i_small == i_big).float().mean() > 0.995
+
+
+def test_knn_backend_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert knn_backend("cpu") == "faiss"
+    monkeypatch.setattr(nb, "faiss_has_gpu", lambda: False)
+    assert knn_backend("cuda") == "torch"  # faiss-cpu cannot search on the run's GPU
+    monkeypatch.setattr(nb, "has_faiss", lambda: False)
+    assert knn_backend("cpu") == "torch"  # no faiss at all (the GPU machine's environment)
+    with pytest.raises(BenchError, match="unknown kNN backend 'annoy'"):
+        knn_backend("cpu", "annoy")  # type: ignore[arg-type]
 
 
 def brute_union_sizes(neighbors: np.ndarray) -> list[int]:

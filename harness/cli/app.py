@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # annotations only: importing the table module would load pan
 LIST_KINDS = ("methods", "backbones", "datasets")
 LAYOUTS: tuple[Layout, ...] = ("table1", "table2", "table7")
 FORMATS: tuple[Format, ...] = ("md", "latex", "csv")
+THREADS_HELP = "CPU threads for torch, BLAS and faiss (default: $UNIC_BENCH_THREADS, else the cores this process may use)."
 SPLITS_DIR_HELP = "Local copies of the downloaded class lists, for machines without internet (or $UNIC_BENCH_SPLITS)."
 
 
@@ -108,6 +109,7 @@ def run(
     ] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Feature-extraction batch size (default 256).")] = None,
     workers: Annotated[Optional[int], typer.Option(help="DataLoader workers for feature extraction (default 0).")] = None,
+    threads: Annotated[Optional[int], typer.Option(help=THREADS_HELP)] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML run spec; its keys are these flags' long names.")] = None,
     suite: Annotated[
         Optional[str], typer.Option(help="Without --dataset: run this suite's datasets (default table1 / table2 by task).")
@@ -162,6 +164,9 @@ def config_keys() -> set[str]:
 
 def _run_and_report(values: dict[str, Any]) -> None:
     """Split merged flags into how to run (RunOptions) and what to run (RunRequest); run; print."""
+    from unic_bench.run.threads import use_threads
+
+    use_threads(values.get("threads"))  # before the plugins import torch
     from unic_bench.cli.progress import rich_progress
     from unic_bench.plugins.host import get_host
     from unic_bench.run.protocol import RunOptions, run_specs
@@ -218,8 +223,12 @@ def extract(
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 256,
     workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 0,
+    threads: Annotated[Optional[int], typer.Option(help=THREADS_HELP)] = None,
 ) -> None:
     """Fill the feature cache for every split of a dataset, ahead of runs (e.g. on one GPU job)."""
+    from unic_bench.run.threads import use_threads
+
+    use_threads(threads)
     from unic_bench.cli.progress import rich_progress
     from unic_bench.plugins.host import get_host
     from unic_bench.run.protocol import RunOptions, extract_features
@@ -279,8 +288,12 @@ def demo(
     seeds: Annotated[str, typer.Option(help="Seeds for every method.")] = "0,1,2",
     overwrite: Annotated[str, typer.Option(help="always (default: the demo recomputes) | only-missing | never")] = "always",
     device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
+    threads: Annotated[Optional[int], typer.Option(help=THREADS_HELP)] = None,
 ) -> None:
     """Run every registered method on the embedded digits (raw pixels), 3 seeds, both tasks; print leaderboards."""
+    from unic_bench.run.threads import use_threads
+
+    use_threads(threads)
     from unic_bench.cli.demo import run_demo
     from unic_bench.run.protocol import OVERWRITE_CHOICES
     from unic_bench.run.spec import parse_seeds

@@ -63,7 +63,7 @@ def cache_key(
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def _sha256(array: np.ndarray) -> str:
+def array_sha256(array: np.ndarray) -> str:
     """Hash the buffer in place (no copy of what may be hundreds of MB of features)."""
     return hashlib.sha256(np.ascontiguousarray(array).data).hexdigest()
 
@@ -84,7 +84,9 @@ class FeatureCache:
         try:
             meta = json.loads(meta_path.read_text())
             array = np.load(data_path, allow_pickle=False)
-            ok = list(array.shape) == meta["shape"] and str(array.dtype) == meta["dtype"] and _sha256(array) == meta["sha256"]
+            ok = (
+                list(array.shape) == meta["shape"] and str(array.dtype) == meta["dtype"] and array_sha256(array) == meta["sha256"]
+            )
         except (OSError, ValueError, KeyError, EOFError):
             ok = False
         if not ok:
@@ -95,7 +97,7 @@ class FeatureCache:
     def save(self, key: str, array: np.ndarray, info: dict[str, Any]) -> None:
         data_path, meta_path = self.paths(key)
         write_npy(data_path, array)
-        write_json(meta_path, {"shape": list(array.shape), "dtype": str(array.dtype), "sha256": _sha256(array), **info})
+        write_json(meta_path, {"shape": list(array.shape), "dtype": str(array.dtype), "sha256": array_sha256(array), **info})
 
     def lock(self, key: str) -> FileLock:
         self.root.mkdir(parents=True, exist_ok=True)

@@ -61,6 +61,7 @@ class RunOptions:
     batch_size: int = 256  # feature extraction
     num_workers: int = field(default=0, metadata={"flag": "workers"})
     figures: bool = field(default=False, metadata={"flag": "with_figures"})  # run --figures: each run's figures after it
+    threads: int | None = None  # --threads: CPU threads (run.threads.use_threads, applied before torch loads)
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any], **given: Any) -> RunOptions:

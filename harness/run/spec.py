@@ -36,11 +36,19 @@ AUTO_WAS_NONE: dict[str, frozenset[str]] = {
 }
 # - Parameters added later: method -> {parameter: the value that reproduces the earlier runs}; left
 #   out of the hash while they hold it.
-PROBE_OFF = {"probe_every": 0}  # the kMeans probe of TrainParams (issue 13), off
+# TrainParams fields added later, at their defaults: the kMeans probe off (issue 13) and the
+# train images as before (paper augmentation; the trunk-output cache only acts without it, issue 14).
+TRAINER_ADDED = {
+    "probe_every": 0,
+    "train_augment": "paper",
+    "train_views": None,
+    "trunk_cache": "auto",
+    "trunk_cache_gpu_fraction": 0.5,
+}
 ADDED_LATER: dict[str, dict[str, Any]] = {
-    "scan": {"self_label_optimizer": "adam", "self_label_weight_decay": 1e-4, "self_label_ema": 0.0, **PROBE_OFF},
-    "unic": PROBE_OFF,
-    "temi": PROBE_OFF,
+    "scan": {"self_label_optimizer": "adam", "self_label_weight_decay": 1e-4, "self_label_ema": 0.0, **TRAINER_ADDED},
+    "unic": TRAINER_ADDED,
+    "temi": TRAINER_ADDED,
 }
 
 

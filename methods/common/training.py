@@ -9,7 +9,9 @@ named loss terms. This module does the rest the same way for every method:
   (fast on CPU; no image is decoded).
 - ``finetune=last-block``: images (the dataset's train transform) go through the backbone's
   frozen trunk under ``no_grad`` and its trainable tail (``Backbone.trainable_tail``), with
-  autocast on CUDA, pinned memory and persistent workers.
+  autocast on CUDA, pinned memory and persistent workers. When the train images are fixed
+  (``train_augment=none`` or ``train_views=V``) the trunk's outputs are cached once and epochs
+  run only the tail (``trunk_cache.py``).
 - Adam/AdamW/SGD; lr and weight decay precomputed as arrays in facebookresearch/dino's
   ``cosine_scheduler`` form (linear warm-up, then cosine or constant), indexed per epoch or per
   step as the method's official code does; optional DINO-style parameter groups (no weight
@@ -37,17 +39,23 @@ from pydantic import Field
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from unic_bench.api.component import ParamsModel
-from unic_bench.api.taskdata import RunContext, TaskData
+from unic_bench.api.taskdata import Progress, RunContext, TaskData, no_progress
 from unic_bench.atomic import atomic_write
 from unic_bench.errors import BenchError
 from unic_bench.methods.common.probe import kmeans_probe
+from unic_bench.methods.common.trunk_cache import (
+    TrainInputParams,
+    TrunkCache,
+    build_trunk_cache,
+    describe_images,
+    trunk_cache_key,
+)
 
 Finetune = Literal["auto", "none", "last-block"]
 CHECKPOINT_NAME = "training.pt"
 
 
-class TrainParams(ParamsModel):
+class TrainParams(TrainInputParams):
     """Optimisation settings every trained method shares; each method sets its paper's defaults."""
 
     finetune: Finetune = Field("auto", description="auto = last-block when the backbone has blocks, else none")
@@ -134,6 +142,10 @@ class Encoder(nn.Module):
         self.tail: nn.Module | None = None
         self._epoch_batches: _EpochBatches | None = None
         self._epoch_loader: DataLoader | None = None
+        self.inputs = TrainInputParams()
+        self._seed = 0
+        self._progress: Progress = no_progress
+        self._cache: TrunkCache | None = None
         if mode == "last-block":
             assert data.images is not None
             backbone = data.images.backbone
@@ -147,15 +159,49 @@ class Encoder(nn.Module):
             dataset, num_workers=workers, pin_memory=self.device.startswith("cuda"), persistent_workers=persistent, **batching
         )
 
-    def _through_tail(self, images: torch.Tensor) -> torch.Tensor:
-        assert self.trunk is not None and self.tail is not None
+    def use_inputs(self, inputs: TrainInputParams, ctx: RunContext) -> None:
+        """Train on the images ``inputs`` name (augmented or not, cached views); seed and progress from ``ctx``."""
+        inputs.cached_views()  # validates the combination before any work
+        self.inputs, self._seed, self._progress = inputs, ctx.seed, ctx.progress
+
+    def _trunk(self, images: torch.Tensor) -> torch.Tensor:
+        """Frozen trunk outputs of a batch of images, on the device (channels-last and autocast on CUDA)."""
+        assert self.trunk is not None
         images = images.to(self.device, non_blocking=True)
         if self.device.startswith("cuda") and images.ndim == 4:
             images = images.contiguous(memory_format=torch.channels_last)
+        with autocast(self.device), torch.no_grad():
+            return self.trunk(images)
+
+    def _tail(self, hidden: torch.Tensor) -> torch.Tensor:
+        assert self.tail is not None
         with autocast(self.device):
-            with torch.no_grad():
-                hidden = self.trunk(images)
             return self.tail(hidden).float()
+
+    def _through_tail(self, images: torch.Tensor) -> torch.Tensor:
+        return self._tail(self._trunk(images))
+
+    def _train_images(self) -> Dataset:
+        assert self.data.images is not None
+        return self.data.images.train if self.inputs.train_augment == "none" else self.data.images.train_augmented
+
+    def trunk_cache(self) -> TrunkCache | None:
+        """The trunk outputs of the training images, built on first use; None when epochs need fresh images."""
+        views = self.inputs.cached_views() if self.mode == "last-block" else None
+        if views is None or self._cache is not None:
+            return self._cache
+        assert self.data.images is not None
+        images = self._train_images()
+        augmented = describe_images(images) if self.inputs.train_augment == "paper" else None
+        workers = min(self.workers, os.cpu_count() or 1)
+        key = trunk_cache_key(
+            self.data.images.backbone.identity(), self.data.train.features, views, augmented, self._seed, workers
+        )
+        fraction = self.inputs.trunk_cache_gpu_fraction
+        self._cache = build_trunk_cache(
+            self._trunk, images, views, key, self.device, fraction, workers=workers, seed=self._seed, progress=self._progress
+        )
+        return self._cache
 
     def batches(
         self, tuples: torch.Tensor, batch_size: int, generator: torch.Generator
@@ -167,10 +213,14 @@ class Encoder(nn.Module):
             for rows in tuples.split(batch_size):
                 yield rows, self.train_features[rows]
             return
-        assert self.data.images is not None
+        cache = self.trunk_cache()
+        if cache is not None:
+            for rows in tuples.split(batch_size):
+                yield rows, self._tail(cache.gather(rows, generator)).view(*rows.shape, -1)
+            return
         if self._epoch_batches is None or self._epoch_batches.batch_size != batch_size:
             self._epoch_batches = _EpochBatches(batch_size)
-            self._epoch_loader = self._loader(_TupleImages(self.data.images.train_augmented), batch_sampler=self._epoch_batches)
+            self._epoch_loader = self._loader(_TupleImages(self._train_images()), batch_sampler=self._epoch_batches)
         assert self._epoch_loader is not None
         self._epoch_batches.tuples = tuples.cpu().numpy()  # the loader's workers index images on the host
         for rows, images in zip(tuples.split(batch_size), self._epoch_loader):
@@ -184,8 +234,12 @@ class Encoder(nn.Module):
             return self.train_features if which == "train" else self.data.eval.features.to(self.device, non_blocking=True)
         assert self.data.images is not None and self.tail is not None
         self.tail.eval()
-        images = self.data.images.train if which == "train" else self.data.images.eval
-        out = torch.cat([self._through_tail(batch) for batch in self._loader(images, batch_size=batch_size)])
+        cache = self._cache
+        if which == "train" and cache is not None and self.inputs.train_augment == "none":  # the same trunk outputs
+            out = torch.cat([self._tail(cache.gather(rows)) for rows in torch.arange(cache.n).split(batch_size)])
+        else:
+            images = self.data.images.train if which == "train" else self.data.images.eval
+            out = torch.cat([self._through_tail(batch) for batch in self._loader(images, batch_size=batch_size)])
         self.tail.train()
         return out
 
@@ -250,6 +304,7 @@ class Trainer:
         assert len(names) == len(set(names)), f"module names used twice: {names}"
         for module in self.modules().values():
             module.to(self.encoder.device)
+        self.encoder.use_inputs(self.params, self.ctx)
         self.optimizer, self.decays = self._optimizer()
         p = self.params
         per_epoch = self.steps_per_epoch or 1

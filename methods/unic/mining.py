@@ -61,12 +61,12 @@ def mine(
     threshold_mode: ThresholdMode = "auto",
     sample_size: int | None = None,
 ) -> MinedNeighbors:
-    """Mine positives (faiss exact kNN), clean them (eq. 4) and prepare the eq.-3 negative sampler.
+    """Mine positives (exact kNN), clean them (eq. 4) and prepare the eq.-3 negative sampler.
 
-    All returned tensors live on ``device`` (the training device); ``seed`` seeds the sampler's
-    generator (threshold estimation and draws).
+    All of it runs on ``device`` (the training device) except a faiss-cpu search; every returned
+    tensor lives there. ``seed`` seeds the sampler's generator (threshold estimation and draws).
     """
-    distances, neighbors = knn(features, tau1, metric, device)
+    distances, neighbors = knn(features, tau1, metric, device)  # on the device: torch kNN when faiss cannot use it
     sizes = union_sizes(neighbors)
     sampler = NegativeSampler(features, tau2, metric, threshold_mode, sample_size, seed, device=device)
     return MinedNeighbors(

@@ -23,7 +23,15 @@ from typing import Literal
 import torch
 
 from unic_bench.errors import BenchError, unknown_choice
-from unic_bench.methods.common.neighbors import MEMORY_BUDGET, ArrayLike, Metric, as_tensor, prepare_features
+from unic_bench.methods.common.neighbors import (
+    MEMORY_BUDGET,
+    ArrayLike,
+    Metric,
+    as_tensor,
+    block_distances,
+    prepare_features,
+    squared_norms,
+)
 
 ThresholdMode = Literal["auto", "exact", "sampled"]
 THRESHOLD_MODES: tuple[str, ...] = ("auto", "exact", "sampled")
@@ -52,22 +60,6 @@ def pair_distances(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, metric: Me
         diff -= x[b]
         return diff.pow_(2).sum(dim=1)
     return 1.0 - (x[a] * x[b]).sum(dim=1)
-
-
-def squared_norms(x: torch.Tensor) -> torch.Tensor:
-    """Row norms squared, as a reduction (``x.pow(2)`` would allocate a copy of ``x``)."""
-    return torch.linalg.vector_norm(x, dim=1).square_()
-
-
-def block_distances(queries: torch.Tensor, x: torch.Tensor, metric: Metric, x_sq: torch.Tensor | None = None) -> torch.Tensor:
-    """(c, M) distances from prepared query rows to prepared rows ``x``, in :func:`knn` units.
-
-    ``x_sq``: precomputed :func:`squared_norms` of ``x`` when ``x`` is reused across chunks.
-    """
-    if metric == "euclidean":
-        sq = squared_norms(queries)[:, None] + (squared_norms(x) if x_sq is None else x_sq)
-        return torch.addmm(sq, queries, x.T, alpha=-2.0).clamp_(min=0.0)
-    return torch.addmm(torch.ones((), device=x.device), queries, x.T, alpha=-1.0)
 
 
 def rank_thresholds(
