@@ -103,13 +103,13 @@ def render(
         diff, spread = deltas.paper_deltas(selected, METRICS[task], lambda r: _position(r, layout), DEFAULT_VARIANT[task])
         text, ranks = deltas.interleave(text, ranks, diff.map(lambda v: deltas.signed(v, digits)))
         footer = ("" if fmt == "md" else "% ") + deltas.summary(diff, spread, tolerance) + "\n"
-    table = (_to_markdown(text, ranks) if fmt == "md" else _to_latex(text, ranks)) + footer
+    table = _to_markdown(text, ranks) if fmt == "md" else _to_latex(text, ranks)
     notes = footnotes(selected, layout)
-    if not notes:
-        return table
-    if fmt == "md":
-        return table + "\n" + "\n".join(f"Note: {note}  " for note in notes) + "\n"
-    return table + "".join(f"\\par\\footnotesize Note: {_latex_escape(note)}\n" for note in notes)
+    if notes and fmt == "md":
+        table += "\n" + "\n".join(f"Note: {note}  " for note in notes) + "\n"
+    elif notes:
+        table += "".join(f"\\par\\footnotesize Note: {_latex_escape(note)}\n" for note in notes)
+    return table + footer  # the delta summary stays the last line
 
 
 def _scored_by(record: RunRecord, variant: str) -> RunRecord:
