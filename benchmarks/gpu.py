@@ -69,6 +69,15 @@ class RandomImages:
         return self.bank[index % len(self.bank)]
 
 
+def bench_split(name: str, images: RandomImages) -> Any:
+    """A split of random images with no labels that matter (the benchmark times, it does not score)."""
+    import numpy as np
+
+    from unic_bench.api.dataset import Split
+
+    return Split(name=name, samples=images, labels=np.zeros(len(images), dtype=np.int64), manifest=name, transform="random")  # type: ignore[arg-type]
+
+
 def peak_reset(device: str) -> None:
     import torch
 
@@ -106,7 +115,6 @@ def main() -> None:
     from knn_backends import compare
     from trunk_cache import train
 
-    from unic_bench.api.dataset import Split
     from unic_bench.api.taskdata import FeatureSet, ImageAccess, TaskData
     from unic_bench.backbones.common import random_init
     from unic_bench.run.features import extract
@@ -121,8 +129,8 @@ def main() -> None:
 
     # 1. Feature extraction (a warm-up batch first: cuDNN/cuBLAS heuristics, allocator).
     images = RandomImages(sizes.extract_n, sizes.img_size)
-    split = Split("bench", images, np.zeros(len(images), dtype=np.int64), "random", "random")  # type: ignore[arg-type]
-    warm = Split("warm", RandomImages(sizes.batch, sizes.img_size), np.zeros(sizes.batch, dtype=np.int64), "w", "w")  # type: ignore[arg-type]
+    split = bench_split("bench", images)
+    warm = bench_split("warm", RandomImages(sizes.batch, sizes.img_size))
     extract(backbone, warm, device, sizes.batch, sizes.workers)
     peak_reset(device)
     start = time.perf_counter()
@@ -132,11 +140,18 @@ def main() -> None:
 
     # 2. UNIC last-block epochs on train_n images, without and with the trunk cache.
     train_images = RandomImages(sizes.train_n, sizes.img_size)
-    train_split = Split("train", train_images, np.zeros(sizes.train_n, dtype=np.int64), "random", "random")  # type: ignore[arg-type]
+    train_split = bench_split("train", train_images)
     feats = torch.from_numpy(extract(backbone, train_split, device, sizes.batch, sizes.workers))
     idx = np.arange(sizes.train_n)
     access = ImageAccess(backbone, train_images, train_images, train_images)  # type: ignore[arg-type]
-    data = TaskData("clustering", 100, FeatureSet(feats, idx), FeatureSet(feats, idx), images=access, dataset="random")
+    data = TaskData(
+        task="clustering",
+        num_classes=100,
+        train=FeatureSet(feats, idx),
+        eval=FeatureSet(feats, idx),
+        images=access,
+        dataset="random",
+    )
     peak_reset(device)
     plain = train(data, 1, "off", 0, device, sizes.workers).epoch_seconds()
     rows.append((f"UNIC last-block epoch, {sizes.train_n} images, no cache", f"{plain[0]:.1f} s", peak_gib(device)))

@@ -75,20 +75,26 @@ def train(
     """UNIC's training loop (fit_predict without the final predictions)."""
     from unic_bench.methods.common.heads import build_head
     from unic_bench.methods.common.training import Encoder, Trainer, seeded
-    from unic_bench.methods.unic import TupleSampler, UNICParams, unic_loss
-    from unic_bench.methods.unic.mining import mine, paper_defaults
+    from unic_bench.methods.unic import UNIC, TupleSampler, UNICParams, resolve_mining, unic_loss
+    from unic_bench.methods.unic.mining import mine
 
     # A constant lr: the cached run trains one epoch more, and a cosine schedule would then differ per epoch.
     p = UNICParams(
-        finetune="last-block", train_augment="none", trunk_cache=cache, epochs=epochs, workers=workers, schedule="constant"
+        **UNIC.defaults_for(data.dataset or "fashion-mnist", "clustering"),
+        finetune="last-block",
+        train_augment="none",
+        trunk_cache=cache,
+        epochs=epochs,
+        workers=workers,
+        schedule="constant",
     )
-    d = paper_defaults(data.dataset or "fashion-mnist", "clustering", len(data.train), data.num_classes)
+    d = resolve_mining(p, len(data.train), data.num_classes)
     mined = mine(data.train.features, d.tau1, d.tau2, d.eta, p.metric, device, seed)
     timed = TimedContext(seed, device)
     encoder = Encoder(data, "last-block", device, p.workers)
     with seeded(seed):
         head = build_head(p.head, data.train.features.shape[1], data.num_classes, p.hidden, p.activation)
-    trainer = Trainer(encoder, head, p, timed.ctx)
+    trainer = Trainer(encoder, {"head": head}, p, timed.ctx)
 
     def objective(rows: torch.Tensor, embeddings: torch.Tensor) -> dict[str, torch.Tensor]:
         b, m, dim = embeddings.shape

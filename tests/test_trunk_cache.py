@@ -33,7 +33,11 @@ def lite0_digits(n: int = 120, size: int = 32) -> TaskData:
         feats = backbone.build()(torch.stack([plain[i] for i in range(n)]))
     rows = np.arange(n)
     return TaskData(
-        "clustering", 10, FeatureSet(feats, rows), FeatureSet(feats, rows), images=ImageAccess(backbone, augmented, plain, plain)
+        task="clustering",
+        num_classes=10,
+        train=FeatureSet(feats, rows),
+        eval=FeatureSet(feats, rows),
+        images=ImageAccess(backbone, augmented, plain, plain),
     )
 
 
@@ -78,7 +82,7 @@ def test_epochs_run_only_the_tail() -> None:
     assert encoder.trunk is not None
     encoder.trunk.register_forward_hook(lambda *_: calls.__setitem__("trunk", calls["trunk"] + 1))
     trainer = Trainer(
-        encoder, nn.Linear(1280, 10), TrainParams(epochs=3, batch_size=20, workers=0, train_augment="none"), RunContext()
+        encoder, {"head": nn.Linear(1280, 10)}, TrainParams(epochs=3, batch_size=20, workers=0, train_augment="none"), RunContext()
     )
     trainer.fit(lambda epoch, gen: torch.arange(40).repeat(3, 1).T, lambda rows, emb: {"loss": emb.pow(2).mean()})
     built = calls["trunk"]
