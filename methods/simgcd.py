@@ -230,6 +230,7 @@ class SimGCD(Method[SimGCDParams]):
     paper = "Wen et al., ICCV 2023 (CVMI-Lab/SimGCD)"
     tasks: ClassVar[frozenset[Task]] = frozenset({"gcd"})
     Params = SimGCDParams
+    model_selection = "last epoch (label-free; the repository scores the last epoch, no selection)"
 
     @classmethod
     def defaults_for(cls, dataset: str, task: Task) -> dict[str, Any]:

@@ -145,6 +145,7 @@ class ASD(Method[ASDParams]):
     paper = "Duan et al., IEEE TIP 2025 (arXiv 2509.20976); reconstructed from the abstract"
     tasks: ClassVar[frozenset[Task]] = frozenset({"clustering"})
     Params = ASDParams
+    model_selection = "last epoch of the FixMatch stage, its EMA model (label-free)"
 
     @classmethod
     def defaults_for(cls, dataset: str, task: Task) -> dict[str, Any]:
