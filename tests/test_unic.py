@@ -230,9 +230,10 @@ def test_training_resumes_from_checkpoint_exactly(tmp_path: Path) -> None:
     assert [e["epoch"] for e in ctx.log] == [0, 1, 2, 3]
 
 
-def test_damaged_checkpoint_is_one_clear_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("content", [b"not a checkpoint", b"truncated"])  # torch raises IndexError on the second
+def test_damaged_checkpoint_is_one_clear_error(tmp_path: Path, content: bytes) -> None:
     xtr, _, xte, _ = synthetic(separation=8.0)
-    (tmp_path / "training.pt").write_bytes(b"not a checkpoint")
+    (tmp_path / "training.pt").write_bytes(content)
     with pytest.raises(BenchError, match="cannot be resumed"):
         UNIC(epochs=1).fit_predict(clustering_data(xtr, xte, 10), RunContext(seed=0, checkpoint_dir=tmp_path))
 

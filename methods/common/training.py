@@ -433,7 +433,7 @@ class Trainer:
                 module.load_state_dict(saved[name])
             self.optimizer.load_state_dict(state["optimizer"])
             self.generator.set_state(state["generator"].cpu())  # generator states are CPU byte tensors
-        except (OSError, RuntimeError, KeyError, EOFError, ValueError, pickle.UnpicklingError) as err:
+        except (OSError, RuntimeError, KeyError, IndexError, EOFError, ValueError, pickle.UnpicklingError) as err:
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise BenchError(f"checkpoint '{path}' cannot be resumed ({reason}); delete it to start over") from None
         self.step = int(state["step"])
