@@ -82,7 +82,10 @@ def test_epochs_run_only_the_tail() -> None:
     assert encoder.trunk is not None
     encoder.trunk.register_forward_hook(lambda *_: calls.__setitem__("trunk", calls["trunk"] + 1))
     trainer = Trainer(
-        encoder, {"head": nn.Linear(1280, 10)}, TrainParams(epochs=3, batch_size=20, workers=0, train_augment="none"), RunContext()
+        encoder,
+        {"head": nn.Linear(1280, 10)},
+        TrainParams(epochs=3, batch_size=20, workers=0, train_augment="none"),
+        RunContext(),
     )
     trainer.fit(lambda epoch, gen: torch.arange(40).repeat(3, 1).T, lambda rows, emb: {"loss": emb.pow(2).mean()})
     built = calls["trunk"]
