@@ -55,3 +55,35 @@ def test_apply_sizes_torch_and_blas() -> None:
 def test_cli_rejects_bad_threads(cli: Any) -> None:
     result = cli("run", "--method", "kmeans", "--backbone", "identity", "--dataset", "synthetic", "--threads", "0")
     assert result.code == 2 and "--threads 0: must be a positive number of threads" in result.err
+
+
+def test_parallel_runs_split_the_threads_and_keep_the_order(tmp_path: Any) -> None:
+    """Two workers with one thread each (of 2) give the sequential run's records, in spec order,
+    whatever order ``cost`` starts them in."""
+    from pathlib import Path
+
+    from unic_bench.plugins.host import get_host
+    from unic_bench.run.parallel import run_parallel
+    from unic_bench.run.protocol import RunOptions, run_specs
+    from unic_bench.run.spec import RunRequest, resolve
+
+    host = get_host()
+    specs = resolve(RunRequest(method="kmeans", backbone="identity", dataset="synthetic", seeds=[0, 1, 2]), host)
+    sequential = run_specs(specs, RunOptions(device="cpu", results_dir=Path(tmp_path) / "a", overwrite="always"), host)
+    options = RunOptions(device="cpu", results_dir=Path(tmp_path) / "b", overwrite="always")
+    parallel = run_parallel(specs, options, jobs=2, progress=lambda items, *a, **k: items, cost=lambda spec: float(spec.seed), threads=2)
+    assert [o.spec.run_id for o in parallel] == [s.run_id for s in specs]
+    assert [o.record.metrics for o in parallel] == [o.record.metrics for o in sequential]
+    assert {o.record.environment["torch_threads"] for o in parallel} == {1}
+    assert all(o.path.is_relative_to(Path(tmp_path) / "b") for o in parallel)
+
+
+def test_demo_jobs_default_and_bad_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    from unic_bench.cli.demo import demo_jobs
+
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "16")
+    assert demo_jobs(None, "cpu") == 4 and demo_jobs(3, "cpu") == 3
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "1")
+    assert demo_jobs(None, "cpu") == 1
+    with pytest.raises(BenchError, match="--jobs 0: must be at least 1"):
+        demo_jobs(0, "cpu")

@@ -289,17 +289,22 @@ def demo(
     overwrite: Annotated[str, typer.Option(help="always (default: the demo recomputes) | only-missing | never")] = "always",
     device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
     threads: Annotated[Optional[int], typer.Option(help=THREADS_HELP)] = None,
+    jobs: Annotated[
+        Optional[int],
+        typer.Option(help="Runs at once, each with its share of the threads (default: one per core, at most 4; 1 on a GPU)."),
+    ] = None,
 ) -> None:
     """Run every registered method on the embedded digits (raw pixels), 3 seeds, both tasks; print leaderboards."""
     from unic_bench.run.threads import use_threads
 
     use_threads(threads)
-    from unic_bench.cli.demo import run_demo
+    from unic_bench.cli.demo import demo_jobs, run_demo
     from unic_bench.run.protocol import OVERWRITE_CHOICES
     from unic_bench.run.spec import parse_seeds
 
     mode = _check_choice("--overwrite value", overwrite, OVERWRITE_CHOICES)
-    _console().print(run_demo(results, parse_seeds(seeds), mode, device), highlight=False, markup=False)
+    report = run_demo(results, parse_seeds(seeds), mode, device, demo_jobs(jobs, device), threads)
+    _console().print(report, highlight=False, markup=False)
 
 
 @app.command()

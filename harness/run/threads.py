@@ -20,7 +20,7 @@ from typing import Any
 from unic_bench.errors import BenchError
 
 THREADS_ENV = "UNIC_BENCH_THREADS"
-_POOL_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")  # read by the native libraries at load
+POOL_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")  # read by the native libraries at load
 _blas_limits: Any = None  # threadpoolctl's limiter, kept alive for the process
 
 
@@ -70,7 +70,7 @@ def apply_threads(threads: int) -> None:
     user has not set it: libgomp reads them once, at load.
     """
     if "torch" not in sys.modules:
-        for var in _POOL_VARS:
+        for var in POOL_VARS:
             os.environ.setdefault(var, str(threads))
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch

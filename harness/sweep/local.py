@@ -2,16 +2,16 @@
 
 Each (backbone, dataset) is extracted once before any run; the runs then go one (backbone,
 dataset) group after another, so a group's features are read from the cache once per process.
-``--jobs N`` runs N packs at a time in worker processes (a machine with several GPUs or cores).
+``--jobs N`` runs N packs at a time in worker processes (a machine with several GPUs or cores),
+each with ``threads_for(N)`` CPU threads so that they do not fight over the cores.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from unic_bench.run.parallel import worker_pool
 from unic_bench.run.spec import RunSpec
 from unic_bench.sweep.jobs import ExtractJob, RunPack, group_by_features, packs, uncached_splits
 from unic_bench.sweep.manifest import JobOptions, Submission
@@ -37,7 +37,6 @@ def run_local(folder: Path, specs: Sequence[RunSpec], options: JobOptions, jobs:
         for pack in packs(specs, len(specs) or 1):
             _run_pack(RunPack(str(folder), pack, options))
     else:
-        # spawn: a forked copy of a process that already ran torch/faiss threads can deadlock
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with worker_pool(jobs) as pool:  # spawned, each with threads_for(jobs) CPU threads
             list(pool.map(_run_pack, [RunPack(str(folder), pack, options) for pack in packs(specs, 1)]))
     return Submission(launcher="local")
