@@ -46,7 +46,7 @@ stage's rounds carry it on like the head, and the FixMatch stage starts from the
 block again (a fresh learner, like its fresh head), so the instance classifier's training
 reaches FixMatch only through the pseudo-labels. The FixMatch EMA covers block + head, and the
 EMA block and head give the clustering. Each stage and round checkpoints (and resumes) its own
-head, block and EMA.
+head, block and EMA (exactly with ``train_views``; fresh draws after a resume are other draws).
 
 Deviations: a **pretrained backbone**, frozen or with its last block trained (ASD needs "no
 prerequisites" and trains a network from scratch: here the harness's pretrained backbone is the
