@@ -190,3 +190,11 @@ def test_samples_without_a_strong_transform_are_one_clear_error() -> None:
     without = dataclasses.replace(data, images=dataclasses.replace(data.images, train_strong=None))
     with pytest.raises(BenchError, match="cannot be given the strong transform"):
         ASD(finetune="last-block", **TINY).fit_predict(without, RunContext())
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("train_views", [None, 2])
+def test_last_block_on_cuda(train_views: int | None) -> None:
+    """bf16 autocast through the block; with ``train_views`` both trunk caches on the device."""
+    pred = ASD(finetune="last-block", train_views=train_views, **TINY).fit_predict(lite0_digits(), RunContext(device="cuda"))
+    assert pred.labels.shape == (80,) and pred.confidence is not None and np.isfinite(pred.confidence).all()
