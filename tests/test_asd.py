@@ -14,7 +14,7 @@ from sklearn.metrics import adjusted_rand_score
 from test_unic import Interrupt, stop_after
 
 from unic_bench.api.taskdata import RunContext
-from unic_bench.methods.asd import ASD, SSLTuples, _aligned_ids
+from unic_bench.methods.asd import ASD, SSLTuples, _aligned_ids, ssl_columns
 from unic_bench.methods.asd.fixmatch import fixmatch_loss
 from unic_bench.methods.asd.sampling import coverage_n_l, coverage_probability, round_samples
 from unic_bench.methods.asd.transitions import TransitionTracker, group_classes, k_medoids, symmetric_similarity
@@ -106,10 +106,12 @@ def test_fixmatch_loss_by_hand() -> None:
     assert out["mask"].item() == pytest.approx(0.5)
 
 
-def test_ssl_tuples_hold_one_labelled_row_and_ratio_unlabelled() -> None:
+def test_ssl_tuples_hold_one_labelled_row_and_ratio_unlabelled_twice() -> None:
     tuples = SSLTuples(np.array([3, 7]), n=50, ratio=7)(0, torch.Generator().manual_seed(0))
-    assert tuples.shape == (7, 8) and set(tuples[:, 0].tolist()) <= {3, 7}
-    assert len(set(tuples[:, 1:].flatten().tolist())) == 49
+    assert tuples.shape == (7, 15) and set(tuples[:, 0].tolist()) <= {3, 7}
+    assert len(set(tuples[:, 1:8].flatten().tolist())) == 49
+    assert torch.equal(tuples[:, 1:8], tuples[:, 8:])  # the same images again, for their strong view
+    assert ssl_columns(7) == ("train",) * 8 + ("strong",) * 7
 
 
 # Spectral grouping, one round: SoC's k-medoids reaches 0.90 here (one group of instance classes

@@ -42,12 +42,16 @@ class ImageAccess:
 
     ``train_augmented[i]``, ``train[i]`` and ``train`` features row i are the same image (train
     transform vs. the feature-extraction transform); ``eval[i]`` is eval features row i.
+    ``train_strong[i]`` is the same image under the views cache's ``strong`` transform (the weak
+    view + RandAugment, ``unic_bench.api.views``), for methods that need a strong view while
+    finetuning (FixMatch); None where the dataset's samples cannot be given one.
     """
 
     backbone: Backbone
     train_augmented: torch.utils.data.Dataset
     train: torch.utils.data.Dataset
     eval: torch.utils.data.Dataset
+    train_strong: torch.utils.data.Dataset | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

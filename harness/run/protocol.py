@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args, get_type_hints
 import numpy as np
 
 from unic_bench.api.backbone import Backbone, file_sha256
-from unic_bench.api.dataset import Dataset, DatasetSplits
+from unic_bench.api.dataset import Dataset, DatasetSplits, Split
 from unic_bench.api.taskdata import FeatureSet, ImageAccess, Prediction, Progress, RunContext, TaskData, no_progress
 from unic_bench.api.views import ViewProvider
 from unic_bench.datasets.common.split_lists import splits_dir
@@ -38,6 +38,8 @@ from unic_bench.run.seeding import seed_everything
 from unic_bench.run.spec import RunSpec
 
 if TYPE_CHECKING:
+    import torch.utils.data
+
     from unic_bench.run.views import ViewCache
 
 Overwrite = Literal["never", "only-missing", "always"]
@@ -395,7 +397,7 @@ def task_inputs(
             return None
         fit, evaluated = splits.splits[fit_name], splits.splits[eval_name]
         eval_samples = evaluated.samples if eval_rows is None else Subset(evaluated.samples, eval_rows.tolist())
-        return ImageAccess(backbone, fit.train_samples or fit.samples, fit.samples, eval_samples)
+        return ImageAccess(backbone, fit.train_samples or fit.samples, fit.samples, eval_samples, strong_samples(fit))
 
     def feature_set(name: str, rows: np.ndarray | None = None) -> FeatureSet:
         feats = features[name] if rows is None else features[name][rows]
@@ -442,6 +444,18 @@ def task_inputs(
     return TaskInputs(
         data=data, fit_truth=truth, eval_truth=truth[unlabelled], fit_split=name, eval_split=name, labelled=labelled
     )
+
+
+def strong_samples(split: Split) -> torch.utils.data.Dataset | None:
+    """``split``'s train images under the views cache's strong transform (a wrapper, nothing is
+    decoded here); None for samples the views machinery cannot augment (a method asking for
+    them then says so)."""
+    from unic_bench.datasets.common.views import view_samples
+
+    try:
+        return view_samples(split, "strong")[0]
+    except BenchError:
+        return None
 
 
 def score(

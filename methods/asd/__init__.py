@@ -32,13 +32,28 @@ choice a named parameter:
    batch 64, SGD lr 0.03 momentum 0.9 wd 5e-4, cosine cos(7 pi k / 16 K), EMA 0.999), on a
    fresh K-way head over every image; the EMA head's argmax is the clustering.
 
-Deviations: a **pretrained frozen backbone** (ASD needs "no prerequisites" and trains a network
-from scratch: here the harness's backbone features are the input, which is a prerequisite);
-heads instead of a WRN; augmentation from the views cache (``views`` weak and ``strong_views``
-strong cached draws, ``unic_bench.api.views``) rather than fresh per step; epochs (one pass of
-the unlabelled images at ``ratio * batch_size`` a step) instead of 2^20 iterations; each stage
-and round restarts the SGD momentum; no Nesterov momentum (the shared Trainer's SGD has none).
-``finetune=last-block`` is not implemented (strong views would have to be decoded per step).
+Backbone (``finetune``): ``none`` (default) trains heads over the frozen backbone's cached
+weak/strong view features (``views`` weak and ``strong_views`` strong cached draws,
+``unic_bench.api.views``). ``last-block`` sends every image of a step through the frozen trunk
+and the backbone's trainable last block (``Encoder``, as UNIC): the labelled images and the
+unlabelled images' weak view under the dataset's train transform, the unlabelled images' strong
+view under the views cache's strong transform (the same + RandAugment,
+``ImageAccess.train_strong``), all in one pass through the block. Fresh draws every step
+(FixMatch), or with ``train_views=V`` V seeded draws per image of each of the two transforms
+whose trunk outputs are cached once (``trunk_cache.py``). ``train_augment=none`` is refused:
+FixMatch's weak and strong views are augmentations. Both stages train the block: the instance
+stage's rounds carry it on like the head, and the FixMatch stage starts from the **pretrained**
+block again (a fresh learner, like its fresh head), so the instance classifier's training
+reaches FixMatch only through the pseudo-labels. The FixMatch EMA covers block + head, and the
+EMA block and head give the clustering. Each stage and round checkpoints (and resumes) its own
+head, block and EMA (exactly with ``train_views``; fresh draws after a resume are other draws).
+
+Deviations: a **pretrained backbone**, frozen or with its last block trained (ASD needs "no
+prerequisites" and trains a network from scratch: here the harness's pretrained backbone is the
+input, which is a prerequisite); heads instead of a WRN; in frozen mode, augmentation from the
+views cache rather than fresh per step; epochs (one pass of the unlabelled images at
+``ratio * batch_size`` a step) instead of 2^20 iterations; each stage and round restarts the SGD
+momentum; no Nesterov momentum (the shared Trainer's SGD has none).
 """
 
 from __future__ import annotations
@@ -62,14 +77,16 @@ from unic_bench.methods.asd.fixmatch import EMAModel, fixmatch_loss
 from unic_bench.methods.asd.sampling import coverage_n_l, round_samples
 from unic_bench.methods.asd.transitions import Grouping, TransitionTracker, group_classes
 from unic_bench.methods.common.heads import HeadKind, build_head
-from unic_bench.methods.common.training import Encoder, Trainer, TrainParams, seeded
+from unic_bench.methods.common.training import Column, Encoder, Trainer, TrainParams, resolve_finetune, seeded
 from unic_bench.methods.common.views import ViewParams, cached_views
 
 Alignment = Literal["argmax", "hungarian"]
 
 
 class ASDParams(TrainParams, ViewParams):
-    finetune: Literal["none"] = Field("none", description="frozen backbone, heads on cached views (last-block: not built)")
+    finetune: Literal["none", "last-block"] = Field(
+        "none", description="none: heads on cached views; last-block: images through the trainable last block"
+    )
     epochs: int = Field(100, ge=1, description="FixMatch epochs (a pass of the unlabelled images each)")
     batch_size: int = Field(64, ge=1, description="labelled images per step (PRG: 64)")
     lr: float = Field(0.03, gt=0)
@@ -100,7 +117,9 @@ class ASDParams(TrainParams, ViewParams):
 
 class SSLTuples:
     """Each epoch: every image once as unlabelled (a permutation cut to whole groups of ``ratio``),
-    each group with one labelled row drawn uniformly: (n // ratio, 1 + ratio) train rows."""
+    each group with one labelled row drawn uniformly: (n // ratio, 1 + 2 ratio) train rows, the
+    labelled row, the unlabelled rows (weak view), the same unlabelled rows again (strong view;
+    ``ssl_columns``)."""
 
     def __init__(self, labelled: np.ndarray, n: int, ratio: int) -> None:
         self.labelled = torch.from_numpy(labelled)
@@ -111,7 +130,16 @@ class SSLTuples:
         unlabelled = torch.randperm(self.n, generator=generator, device=generator.device)[: groups * self.ratio]
         pick = torch.randint(len(self.labelled), (groups,), generator=generator, device=generator.device)
         labelled = self.labelled.to(generator.device)[pick]
-        return torch.cat([labelled[:, None], unlabelled.view(groups, self.ratio)], dim=1)
+        unlabelled = unlabelled.view(groups, self.ratio)
+        return torch.cat([labelled[:, None], unlabelled, unlabelled], dim=1)
+
+
+def ssl_columns(ratio: int) -> tuple[Column, ...]:
+    """The image set of each ``SSLTuples`` column in last-block mode: train transform for the
+    labelled row and the weak views, the strong transform for the strong views."""
+    weak: tuple[Column, ...] = ("train",)
+    strong: tuple[Column, ...] = ("strong",)
+    return weak * (1 + ratio) + strong * ratio
 
 
 class _FixMatchCosine(Trainer):
@@ -124,7 +152,7 @@ class _FixMatchCosine(Trainer):
 
 
 class ViewBank:
-    """The cached weak/strong view features; a random draw per image and step."""
+    """Frozen mode: the cached weak/strong view features; a random draw per image and step."""
 
     def __init__(self, weak: torch.Tensor, strong: torch.Tensor, generator: Callable[[], torch.Generator]) -> None:
         self.weak, self.strong, self.generator = weak, strong, generator
@@ -159,12 +187,15 @@ class ASD(Method[ASDParams]):
         n_l = min(p.n_l or coverage_n_l(k, n, p.coverage), n)
         if n_l < k:
             raise BenchError(f"asd: n_l={n_l} pseudo-labelled images cannot form {k} clusters (valid: n_l >= {k})")
+        mode = resolve_finetune(p.finetune, data)
+        if mode == "last-block" and p.train_augment == "none":
+            raise BenchError(
+                "asd: finetune=last-block needs train_augment=paper: FixMatch's weak and strong views are augmentations (got none)"
+            )
         draws = round_samples(n, n_l, p.rounds, ctx.seed)
-        encoder = Encoder(data, "none", ctx.device, p.workers)
-        weak, weak_note = cached_views(data, "weak", p.views, p, ctx.device)
-        strong, strong_note = cached_views(data, "strong", p.strong_views, p, ctx.device)
+        encoder = Encoder(data, mode, ctx.device, p.workers, columns=ssl_columns(p.ratio))
         generator: list[torch.Generator] = []  # the running stage's trainer generator
-        bank = ViewBank(weak, strong, lambda: generator[0])
+        bank, views_note = _view_bank(data, p, ctx.device, mode, lambda: generator[0])
 
         instance_of, groups, tracker = self._instance_stage(data, p, ctx, encoder, bank, draws, generator)
         cluster_of = np.full(n, -1, dtype=np.int64)
@@ -173,25 +204,29 @@ class ASD(Method[ASDParams]):
                 cluster_of[rows] = groups[instance_of[r]]
         labelled = np.flatnonzero(cluster_of >= 0)
 
+        encoder.restart_tail()  # FixMatch is a fresh learner: the pretrained block, not the instance stage's
         with seeded(ctx.seed + 1):
             head = build_head(p.head, data.train.features.shape[1], k, p.hidden)
-        ema = EMAModel(head, p.ema)
+        learner = head if encoder.tail is None else nn.ModuleDict({"tail": encoder.tail, "head": head})
+        ema = EMAModel(learner, p.ema)  # FixMatch evaluates the EMA of the whole trained model
         targets = torch.from_numpy(cluster_of).to(ctx.device)
         sub = _stage_context(ctx, "fixmatch")
         trainer = _FixMatchCosine(
-            encoder, {"head": head}, p, sub, followers={"ema": ema}, after_step=lambda step: ema.follow(head)
+            encoder, {"head": head}, p, sub, followers={"ema": ema}, after_step=lambda step: ema.follow(learner)
         )
         generator[:] = [trainer.generator]
 
         def objective(rows: torch.Tensor, embeddings: torch.Tensor) -> dict[str, torch.Tensor]:
-            lab, unl = rows[:, 0], rows[:, 1:].reshape(-1)
-            logits = head(torch.cat([bank.take("weak", lab), bank.take("weak", unl), bank.take("strong", unl)]))
-            logits_l, logits_w, logits_s = logits.split([len(lab), len(unl), len(unl)])
+            lab, _, logits_l, logits_w, logits_s = _ssl_logits(head, rows, embeddings, bank, p.ratio)
             return fixmatch_loss(logits_l, targets[lab], logits_w, logits_s, p.confidence, p.lambda_u)
 
         trainer.fit(SSLTuples(labelled, n, p.ratio), objective)
         _merge_log(ctx, sub, stage=2)
-        labels, confidence, train_assignments = encoder.assign(ema)
+        evaluated = ema.model
+        if isinstance(evaluated, nn.ModuleDict):  # last-block: the EMA block under the EMA head
+            labels, confidence, train_assignments = encoder.assign(evaluated["head"], tail=evaluated["tail"])
+        else:
+            labels, confidence, train_assignments = encoder.assign(ema)
         return Prediction(
             labels=labels,
             train_assignments=train_assignments,
@@ -202,7 +237,8 @@ class ASD(Method[ASDParams]):
                 "pseudo_labelled": int(len(labelled)),
                 "groups_used": int(len(np.unique(groups))),
                 "transitions_in_window": float(tracker.transitions().sum()),
-                "views": f"weak: {weak_note}; strong: {strong_note}",
+                "finetune": mode,
+                "views": views_note,
                 "clusters_used": int(len(np.unique(labels))),
             },
             report=_pseudo_label_report(cluster_of),
@@ -214,7 +250,7 @@ class ASD(Method[ASDParams]):
         p: ASDParams,
         ctx: RunContext,
         encoder: Encoder,
-        bank: ViewBank,
+        bank: ViewBank | None,
         draws: list[np.ndarray],
         generator: list[torch.Generator],
     ) -> tuple[list[np.ndarray], np.ndarray, TransitionTracker]:
@@ -229,17 +265,17 @@ class ASD(Method[ASDParams]):
         targets = torch.full((n,), -1, dtype=torch.long, device=ctx.device)
 
         def objective(rows: torch.Tensor, embeddings: torch.Tensor) -> dict[str, torch.Tensor]:
-            lab, unl = rows[:, 0], rows[:, 1:].reshape(-1)
-            logits = head(torch.cat([bank.take("weak", lab), bank.take("weak", unl), bank.take("strong", unl)]))
-            logits_l, logits_w, logits_s = logits.split([len(lab), len(unl), len(unl)])
+            lab, unl, logits_l, logits_w, logits_s = _ssl_logits(head, rows, embeddings, bank, p.ratio)
             tracker.update(unl, logits_w.detach().argmax(1))
             return fixmatch_loss(logits_l, targets[lab], logits_w, logits_s, p.instance_confidence, p.instance_lambda_u)
 
         for r, rows in enumerate(draws):
             head.to(ctx.device)
-            ids = (
-                np.arange(n_l) if r == 0 else _aligned_ids(head, bank.weak[0, torch.from_numpy(rows).to(ctx.device)], p.alignment)
-            )
+            if r == 0:
+                ids = np.arange(n_l)
+            else:  # frozen: the draw's first cached weak view; last-block: its images through the current block
+                drawn = encoder.embed("train", rows=rows) if bank is None else bank.weak[0, torch.from_numpy(rows).to(ctx.device)]
+                ids = _aligned_ids(head, drawn, p.alignment)
             instance_of.append(ids)
             targets.fill_(-1)
             targets[torch.from_numpy(rows).to(ctx.device)] = torch.from_numpy(ids).to(ctx.device)
@@ -252,6 +288,34 @@ class ASD(Method[ASDParams]):
             tracker.transitions(), data.num_classes, p.grouping, ctx.seed, p.medoid_max_iter, p.medoid_restarts
         )
         return instance_of, groups, tracker
+
+
+def _view_bank(
+    data: TaskData, p: ASDParams, device: str, mode: Literal["none", "last-block"], generator: Callable[[], torch.Generator]
+) -> tuple[ViewBank | None, str]:
+    """Frozen mode: the cached weak/strong views (extracted on first use); last-block: none (the
+    images go through the block), and what the views are, for the diagnostics."""
+    if mode == "last-block":
+        draws = "fresh every step" if p.train_views is None else f"{p.train_views} cached trunk outputs per image each"
+        return None, f"last-block: weak = the train transform, strong = + RandAugment; {draws}"
+    weak, weak_note = cached_views(data, "weak", p.views, p, device)
+    strong, strong_note = cached_views(data, "strong", p.strong_views, p, device)
+    return ViewBank(weak, strong, generator), f"weak: {weak_note}; strong: {strong_note}"
+
+
+def _ssl_logits(
+    head: nn.Module, rows: torch.Tensor, embeddings: torch.Tensor, bank: ViewBank | None, ratio: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(labelled rows, unlabelled rows, logits of the labelled, weak and strong views) of a batch of
+    ``SSLTuples``, in one pass through the head: from the cached views (frozen) or from the
+    embeddings of the tuple columns through the block (last-block)."""
+    lab, unl = rows[:, 0], rows[:, 1 : 1 + ratio].reshape(-1)
+    if bank is None:
+        views = [embeddings[:, 0], embeddings[:, 1 : 1 + ratio].flatten(0, 1), embeddings[:, 1 + ratio :].flatten(0, 1)]
+    else:
+        views = [bank.take("weak", lab), bank.take("weak", unl), bank.take("strong", unl)]
+    logits_l, logits_w, logits_s = head(torch.cat(views)).split([len(lab), len(unl), len(unl)])
+    return lab, unl, logits_l, logits_w, logits_s
 
 
 @torch.no_grad()
@@ -276,7 +340,11 @@ def _stage_context(ctx: RunContext, name: str) -> RunContext:
 
 
 def _merge_log(ctx: RunContext, sub: RunContext, stage: int, round_: int = 0) -> None:
+    """A stage's epochs join the run's log; a stage that resumed marks the run as resumed (the
+    record's ``resumed_from_epoch``: the epochs the last resumed stage had done)."""
     ctx.log.extend({**entry, "stage": float(stage), "round": float(round_)} for entry in sub.log)
+    if sub.resumed_from_epoch is not None:
+        ctx.resumed_from_epoch = sub.resumed_from_epoch
 
 
 def _pseudo_label_report(cluster_of: np.ndarray) -> Callable[[np.ndarray], dict[str, float]]:

@@ -1,6 +1,7 @@
 """The general SSL learner ASD triggers: FixMatch (Sohn et al. 2020), as the first author's code
 runs it (NJUyued/PRG4SSL-MNAR ``train_prg.py``: threshold 0.95, T = 1 hard labels, lambda_u 1,
-unlabelled ratio 7, EMA 0.999), on a head over cached weak/strong views.
+unlabelled ratio 7, EMA 0.999), on a head over cached weak/strong views, or over the backbone's
+trainable last block (``finetune=last-block``; the EMA then covers block and head).
 """
 
 from __future__ import annotations

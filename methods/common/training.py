@@ -11,7 +11,9 @@ named loss terms. This module does the rest the same way for every method:
   frozen trunk under ``no_grad`` and its trainable tail (``Backbone.trainable_tail``), with
   autocast on CUDA, pinned memory and persistent workers. When the train images are fixed
   (``train_augment=none`` or ``train_views=V``) the trunk's outputs are cached once and epochs
-  run only the tail (``trunk_cache.py``).
+  run only the tail (``trunk_cache.py``). A method may take each tuple column from its own
+  image set (``columns``: FixMatch's unlabelled images once weak, once ``strong``); each set has
+  its own trunk cache, and every column of a batch goes through the tail in one pass.
 - Adam/AdamW/SGD; lr and weight decay precomputed as arrays in facebookresearch/dino's
   ``cosine_scheduler`` form (linear warm-up, then cosine or constant), indexed per epoch or per
   step as the method's official code does; optional DINO-style parameter groups (no weight
@@ -37,7 +39,7 @@ import numpy as np
 import torch
 from pydantic import Field
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 from unic_bench.api.taskdata import Progress, RunContext, TaskData, no_progress
 from unic_bench.atomic import atomic_write
@@ -52,6 +54,11 @@ from unic_bench.methods.common.trunk_cache import (
 )
 
 Finetune = Literal["auto", "none", "last-block"]
+# The images of a tuple column in last-block mode: ``train`` = the train images ``train_augment``
+# names (the dataset's train transform, or none); ``strong`` = ``ImageAccess.train_strong`` (the
+# train transform + RandAugment, the views cache's strong view).
+Column = Literal["train", "strong"]
+STRONG_SEED_OFFSET = 1  # cached strong draws are seeded apart from the train images' draws
 CHECKPOINT_NAME = "training.pt"
 
 
@@ -98,16 +105,19 @@ def autocast(device: str) -> torch.autocast:
 
 
 class _TupleImages(Dataset):
-    """``dataset[(i, j, k)]`` = the images of train rows i, j, k stacked: ``(m, C, H, W)``."""
+    """``dataset[(i, j, k)]`` = the images of train rows i, j, k stacked: ``(m, C, H, W)``;
+    column c from ``sources[c]`` (a single source serves every column)."""
 
-    def __init__(self, images: Dataset) -> None:
-        self.images = images
+    def __init__(self, sources: list[Dataset]) -> None:
+        self.sources = sources
 
     def __len__(self) -> int:
-        return len(self.images)  # type: ignore[arg-type]  # torch's Dataset declares no __len__; image splits have one
+        return len(self.sources[0])  # type: ignore[arg-type]  # torch's Dataset declares no __len__; image splits have one
 
     def __getitem__(self, rows: tuple[int, ...]) -> torch.Tensor:
-        return torch.stack([self.images[row] for row in rows])
+        if len(self.sources) == 1:
+            return torch.stack([self.sources[0][row] for row in rows])
+        return torch.stack([source[row] for source, row in zip(self.sources, rows, strict=True)])
 
 
 class _EpochBatches(Sampler[list[tuple[int, ...]]]):
@@ -131,12 +141,20 @@ class Encoder(nn.Module):
 
     ``frozen``: the cached features (moved to the device once). ``last-block``: the backbone's
     frozen trunk (no_grad) and trainable tail. ``embed(which)`` gives the embeddings used for
-    prediction (``train`` or ``eval`` rows, the feature-extraction transform).
+    prediction (``train`` or ``eval`` rows, the feature-extraction transform). ``columns`` names
+    the image set of each tuple column in last-block mode (None: every column from ``train``).
     """
 
-    def __init__(self, data: TaskData, mode: Literal["none", "last-block"], device: str, workers: int = 4) -> None:
+    def __init__(
+        self,
+        data: TaskData,
+        mode: Literal["none", "last-block"],
+        device: str,
+        workers: int = 4,
+        columns: tuple[Column, ...] | None = None,
+    ) -> None:
         super().__init__()
-        self.data, self.mode, self.device, self.workers = data, mode, device, workers
+        self.data, self.mode, self.device, self.workers, self.columns = data, mode, device, workers, columns
         self.train_features = data.train.features.to(device, non_blocking=True)
         self.trunk: nn.Module | None = None
         self.tail: nn.Module | None = None
@@ -145,12 +163,14 @@ class Encoder(nn.Module):
         self.inputs = TrainInputParams()
         self._seed = 0
         self._progress: Progress = no_progress
-        self._cache: TrunkCache | None = None
+        self._caches: dict[Column, TrunkCache] = {}
+        self._pretrained_tail: dict[str, torch.Tensor] = {}
         if mode == "last-block":
             assert data.images is not None
             backbone = data.images.backbone
             split = backbone.trainable_tail(backbone.build(), n=1)
             self.trunk, self.tail = split.trunk.to(device).eval(), split.tail.to(device)
+            self._pretrained_tail = {name: value.detach().to("cpu", copy=True) for name, value in self.tail.state_dict().items()}
 
     def _loader(self, dataset: Dataset, **batching: Any) -> DataLoader:
         workers = min(self.workers, os.cpu_count() or 1)
@@ -162,7 +182,18 @@ class Encoder(nn.Module):
     def use_inputs(self, inputs: TrainInputParams, ctx: RunContext) -> None:
         """Train on the images ``inputs`` name (augmented or not, cached views); seed and progress from ``ctx``."""
         inputs.cached_views()  # validates the combination before any work
+        if self.mode == "last-block" and "strong" in (self.columns or ()):
+            if inputs.train_augment == "none":
+                raise BenchError("strong views are the train transform + RandAugment: they need train_augment=paper; got none")
+            if self.data.images is None or self.data.images.train_strong is None:
+                raise BenchError("strong views: this dataset's train images cannot be given the strong transform")
         self.inputs, self._seed, self._progress = inputs, ctx.seed, ctx.progress
+
+    def restart_tail(self) -> None:
+        """Put the backbone's pretrained tail back (a method stage that must not start from what an
+        earlier stage trained); the trunk caches stay, they do not depend on the tail."""
+        if self.tail is not None:
+            self.tail.load_state_dict(self._pretrained_tail)
 
     def _trunk(self, images: torch.Tensor) -> torch.Tensor:
         """Frozen trunk outputs of a batch of images, on the device (channels-last and autocast on CUDA)."""
@@ -173,35 +204,64 @@ class Encoder(nn.Module):
         with autocast(self.device), torch.no_grad():
             return self.trunk(images)
 
-    def _tail(self, hidden: torch.Tensor) -> torch.Tensor:
-        assert self.tail is not None
+    def _tail(self, hidden: torch.Tensor, tail: nn.Module | None = None) -> torch.Tensor:
+        tail = self.tail if tail is None else tail
+        assert tail is not None
         with autocast(self.device):
-            return self.tail(hidden).float()
+            return tail(hidden).float()
 
-    def _through_tail(self, images: torch.Tensor) -> torch.Tensor:
-        return self._tail(self._trunk(images))
+    def _through_tail(self, images: torch.Tensor, tail: nn.Module | None = None) -> torch.Tensor:
+        return self._tail(self._trunk(images), tail)
 
-    def _train_images(self) -> Dataset:
+    def _train_images(self, column: Column = "train") -> Dataset:
         assert self.data.images is not None
+        if column == "strong":
+            assert self.data.images.train_strong is not None, "checked by use_inputs"
+            return self.data.images.train_strong
         return self.data.images.train if self.inputs.train_augment == "none" else self.data.images.train_augmented
 
-    def trunk_cache(self) -> TrunkCache | None:
-        """The trunk outputs of the training images, built on first use; None when epochs need fresh images."""
+    def _column_sources(self, m: int) -> tuple[Column, ...]:
+        if self.columns is None:
+            every: tuple[Column, ...] = ("train",)
+            return every * m
+        if len(self.columns) != m:
+            raise ValueError(f"tuples of {m} rows for {len(self.columns)} columns {self.columns}")
+        return self.columns
+
+    def trunk_cache(self, column: Column = "train") -> TrunkCache | None:
+        """The trunk outputs of one image set, built on first use; None when epochs need fresh images."""
         views = self.inputs.cached_views() if self.mode == "last-block" else None
-        if views is None or self._cache is not None:
-            return self._cache
+        if views is None or column in self._caches:
+            return self._caches.get(column)
         assert self.data.images is not None
-        images = self._train_images()
+        images = self._train_images(column)
         augmented = describe_images(images) if self.inputs.train_augment == "paper" else None
+        seed = self._seed + (STRONG_SEED_OFFSET if column == "strong" else 0)
         workers = min(self.workers, os.cpu_count() or 1)
-        key = trunk_cache_key(
-            self.data.images.backbone.identity(), self.data.train.features, views, augmented, self._seed, workers
-        )
+        key = trunk_cache_key(self.data.images.backbone.identity(), self.data.train.features, views, augmented, seed, workers)
         fraction = self.inputs.trunk_cache_gpu_fraction
-        self._cache = build_trunk_cache(
-            self._trunk, images, views, key, self.device, fraction, workers=workers, seed=self._seed, progress=self._progress
+        self._caches[column] = build_trunk_cache(
+            self._trunk, images, views, key, self.device, fraction, workers=workers, seed=seed, progress=self._progress
         )
-        return self._cache
+        return self._caches[column]
+
+    def _gather(self, rows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Cached trunk outputs of a batch of tuples ``(B, m)``, each column from its image set,
+        flattened to ``(B * m, ...)`` in row order."""
+        sources = self._column_sources(rows.shape[1])
+        out: torch.Tensor | None = None
+        for column in dict.fromkeys(sources):
+            cache = self.trunk_cache(column)
+            assert cache is not None, "gathering needs cached views"
+            picked = [c for c, source in enumerate(sources) if source == column]
+            hidden = cache.gather(rows[:, picked], generator)
+            if len(picked) == len(sources):
+                return hidden
+            if out is None:
+                out = hidden.new_empty((*rows.shape, *hidden.shape[1:]))
+            out[:, picked] = hidden.view(len(rows), len(picked), *hidden.shape[1:])
+        assert out is not None
+        return out.flatten(0, 1)
 
     def batches(
         self, tuples: torch.Tensor, batch_size: int, generator: torch.Generator
@@ -213,14 +273,14 @@ class Encoder(nn.Module):
             for rows in tuples.split(batch_size):
                 yield rows, self.train_features[rows]
             return
-        cache = self.trunk_cache()
-        if cache is not None:
+        if self.inputs.cached_views() is not None:
             for rows in tuples.split(batch_size):
-                yield rows, self._tail(cache.gather(rows, generator)).view(*rows.shape, -1)
+                yield rows, self._tail(self._gather(rows, generator)).view(*rows.shape, -1)
             return
         if self._epoch_batches is None or self._epoch_batches.batch_size != batch_size:
             self._epoch_batches = _EpochBatches(batch_size)
-            self._epoch_loader = self._loader(_TupleImages(self._train_images()), batch_sampler=self._epoch_batches)
+            sources = [self._train_images()] if self.columns is None else [self._train_images(c) for c in self.columns]
+            self._epoch_loader = self._loader(_TupleImages(sources), batch_sampler=self._epoch_batches)
         assert self._epoch_loader is not None
         self._epoch_batches.tuples = tuples.cpu().numpy()  # the loader's workers index images on the host
         for rows, images in zip(tuples.split(batch_size), self._epoch_loader):
@@ -228,29 +288,44 @@ class Encoder(nn.Module):
             yield rows, self._through_tail(images.flatten(0, 1)).view(b, m, -1)
 
     @torch.no_grad()
-    def embed(self, which: Literal["train", "eval"], batch_size: int = 256) -> torch.Tensor:
-        """Embeddings of all ``train`` or ``eval`` rows, on the device (no augmentation)."""
+    def embed(
+        self,
+        which: Literal["train", "eval"],
+        batch_size: int = 256,
+        rows: np.ndarray | None = None,
+        tail: nn.Module | None = None,
+    ) -> torch.Tensor:
+        """Embeddings of all ``train`` or ``eval`` rows (or of ``rows`` only), on the device (no
+        augmentation); through ``tail`` when given (e.g. an EMA copy), else the encoder's own."""
         if self.mode == "none":
-            return self.train_features if which == "train" else self.data.eval.features.to(self.device, non_blocking=True)
-        assert self.data.images is not None and self.tail is not None
-        self.tail.eval()
-        cache = self._cache
+            features = self.train_features if which == "train" else self.data.eval.features.to(self.device, non_blocking=True)
+            return features if rows is None else features[torch.from_numpy(rows).to(features.device)]
+        tail = self.tail if tail is None else tail
+        assert self.data.images is not None and tail is not None
+        was_training = tail.training
+        tail.eval()
+        cache = self._caches.get("train")
         if which == "train" and cache is not None and self.inputs.train_augment == "none":  # the same trunk outputs
-            out = torch.cat([self._tail(cache.gather(rows)) for rows in torch.arange(cache.n).split(batch_size)])
+            index = torch.arange(cache.n) if rows is None else torch.from_numpy(rows)
+            out = torch.cat([self._tail(cache.gather(chunk), tail) for chunk in index.split(batch_size)])
         else:
             images = self.data.images.train if which == "train" else self.data.images.eval
-            out = torch.cat([self._through_tail(batch) for batch in self._loader(images, batch_size=batch_size)])
-        self.tail.train()
+            if rows is not None:
+                images = Subset(images, rows.tolist())
+            out = torch.cat([self._through_tail(batch, tail) for batch in self._loader(images, batch_size=batch_size)])
+        tail.train(was_training)
         return out
 
     @torch.no_grad()
-    def assign(self, head: nn.Module, temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(eval clusters, eval confidence, train clusters): argmax of ``head``'s logits, and the
-        eval rows' max softmax probability at the method's ``temperature`` (the cluster-grid
-        figure ranks images by it)."""
-        probs = torch.softmax(head(self.embed("eval")).float() / temperature, dim=1)
+    def assign(
+        self, head: nn.Module, temperature: float = 1.0, tail: nn.Module | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(eval clusters, eval confidence, train clusters): argmax of ``head``'s logits (over
+        ``tail``'s embeddings when given), and the eval rows' max softmax probability at the
+        method's ``temperature`` (the cluster-grid figure ranks images by it)."""
+        probs = torch.softmax(head(self.embed("eval", tail=tail)).float() / temperature, dim=1)
         confidence, labels = probs.max(1)
-        train = head(self.embed("train")).argmax(1)
+        train = head(self.embed("train", tail=tail)).argmax(1)
         return labels.cpu().numpy(), confidence.cpu().numpy(), train.cpu().numpy()
 
     def trainable(self) -> list[nn.Parameter]:

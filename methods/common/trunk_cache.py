@@ -32,7 +32,7 @@ from typing import Literal
 import numpy as np
 import torch
 from pydantic import Field
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from unic_bench.api.component import ParamsModel
 from unic_bench.api.taskdata import Progress, no_progress
@@ -79,7 +79,10 @@ def trunk_cache_dir() -> Path:
 
 
 def describe_images(images: Dataset) -> str:
-    """The transform of a sample dataset, for the key of augmented views (its repr lists the parameters)."""
+    """The transform of a sample dataset, for the key of augmented views (its repr lists the
+    parameters); a concatenation (STL-10's train + unlabeled parts) by its parts' transforms."""
+    if isinstance(images, ConcatDataset):
+        return " + ".join(describe_images(part) for part in images.datasets)
     transform = getattr(images, "transform", None) or getattr(images, "augment", None)
     return f"{type(images).__name__}:{transform!r}"
 
