@@ -71,7 +71,9 @@ def test_parallel_runs_split_the_threads_and_keep_the_order(tmp_path: Any) -> No
     specs = resolve(RunRequest(method="kmeans", backbone="identity", dataset="synthetic", seeds=[0, 1, 2]), host)
     sequential = run_specs(specs, RunOptions(device="cpu", results_dir=Path(tmp_path) / "a", overwrite="always"), host)
     options = RunOptions(device="cpu", results_dir=Path(tmp_path) / "b", overwrite="always")
-    parallel = run_parallel(specs, options, jobs=2, progress=lambda items, *a, **k: items, cost=lambda spec: float(spec.seed), threads=2)
+    parallel = run_parallel(
+        specs, options, jobs=2, progress=lambda items, *a, **k: items, cost=lambda spec: float(spec.seed), threads=2
+    )
     assert [o.spec.run_id for o in parallel] == [s.run_id for s in specs]
     assert [o.record.metrics for o in parallel] == [o.record.metrics for o in sequential]
     assert {o.record.environment["torch_threads"] for o in parallel} == {1}
