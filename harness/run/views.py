@@ -139,14 +139,15 @@ class ViewCache:
         """Print the memory of the views and the estimated extraction time; returns the estimate (s)."""
         n = len(self.split)
         probe = min(PROBE_IMAGES, n)
-        start = time.perf_counter()
-        self.backbone.build()
-        build_s = time.perf_counter() - start  # paid once per draw, not per image
-        start = time.perf_counter()
-        probed = self._extract(torch.utils.data.Subset(SeededDraw(samples, seed, transform, 0), range(probe)), "probe")
-        self.extractions -= 1  # the probe is not a pass over the split
-        per_image = max(time.perf_counter() - start - build_s, 0.0) / probe
-        estimate = (per_image * n + build_s) * len(missing)
+        draw = SeededDraw(samples, seed, transform, 0)
+        timings = []
+        for size in (1, probe):  # both pay the model build and loader start; the difference is per image
+            start = time.perf_counter()
+            probed = self._extract(torch.utils.data.Subset(draw, range(size)), "probe")
+            timings.append(time.perf_counter() - start)
+            self.extractions -= 1  # the probes are not passes over the split
+        per_image = max(timings[1] - timings[0], 0.0) / max(probe - 1, 1)
+        estimate = (per_image * n + timings[0]) * len(missing)
         dim = int(probed.shape[1])
         print(
             f"unic-bench: views {transform} x{count} (seed {seed}) of {self.dataset}/{self.split.name}: "
