@@ -86,6 +86,13 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
+def dataset_label(name: str) -> str:
+    """The registered dataset's display name (what measured records show)."""
+    from unic_bench.plugins.host import get_host
+
+    return get_host().datasets.get(name).label()
+
+
 def row_record(table: PaperTable, row: pd.Series) -> RunRecord:
     """One CSV row as a record; Table 7 names pretraining + architecture, Tables 1/2 only the latter."""
     method = row["method"]
@@ -105,7 +112,11 @@ def row_record(table: PaperTable, row: pd.Series) -> RunRecord:
         method=slug(method),
         backbone=backbone,
         dataset=table.datasets[dataset],
-        display=DisplayNames(method=method, backbone=row["backbone"], dataset=dataset, pretraining=pretraining),
+        # the dataset plugin's display name, not the paper's spelling ("CUB-200"), so a paper row and
+        # a measured run of the same dataset share the table's column
+        display=DisplayNames(
+            method=method, backbone=row["backbone"], dataset=dataset_label(table.datasets[dataset]), pretraining=pretraining
+        ),
         seed=None,
         metric_variant=table.metric_variant,
         metrics={key: round(row[key] / 100, 6) for key in table.metrics if not math.isnan(row[key])},

@@ -16,6 +16,8 @@ TABLES = {  # CSV -> (table number, metric columns)
     "table2_gcd.csv": (2, ("all", "old", "new")),
     "table7_backbones.csv": (7, ("acc", "nmi", "ari")),
 }
+# Table 2 spells two datasets otherwise than their plugins' display names, which the records carry
+PLUGIN_LABEL = {2: {"CUB-200": "CUB", "ImageNet-100": "ImageNet-100 (GCD)"}}
 
 
 @pytest.fixture(scope="module")
@@ -52,12 +54,24 @@ def test_every_csv_row_has_an_equal_record(records: list[RunRecord], paper_numbe
     frame = pd.read_csv(paper_numbers / csv).rename(columns={"algorithm": "method"})
     assert len(by_cell) == len(frame)
     for row in frame.itertuples(index=False):
-        record = by_cell[(getattr(row, "pretraining", ""), row.method, row.backbone, row.dataset)]
+        dataset = PLUGIN_LABEL.get(number, {}).get(row.dataset, row.dataset)
+        record = by_cell[(getattr(row, "pretraining", ""), row.method, row.backbone, dataset)]
         expected = {key: getattr(row, key) / 100 for key in metrics if pd.notna(getattr(row, key))}
         assert record.metrics.keys() == expected.keys()
         for key, value in expected.items():
             assert record.metrics[key] == pytest.approx(value, abs=1e-9)
         assert ("reimplemented by UNIC" in record.citation) == (getattr(row, "reimplemented_by_unic", "no") == "yes")
+
+
+def test_paper_and_measured_records_share_the_dataset_column(records: list[RunRecord]) -> None:
+    """A paper record names its dataset as the plugin does, so ``--with-paper`` puts the paper's
+    number and a measured run of that dataset in one column (not "CUB-200" beside "CUB")."""
+    from unic_bench.plugins.host import get_host
+
+    host = get_host()
+    assert {r.display.dataset for r in records if r.dataset == "cub"} == {"CUB"}
+    for record in records:
+        assert record.display.dataset == host.datasets.get(record.dataset).label(), record.run_id
 
 
 def test_table1_reproduces_the_paper_marks() -> None:
@@ -79,7 +93,7 @@ def test_all_paper_records_in_one_table1(records: list[RunRecord]) -> None:
 
 def test_table2_and_table7_render(records: list[RunRecord]) -> None:
     gcd = md_table(render(records, "table2", "md"))
-    assert gcd.loc[("UNIC [paper]", "DINOv2"), "ImageNet-100 All"] == "**90.9**"  # 90.86
+    assert gcd.loc[("UNIC [paper]", "DINOv2"), "ImageNet-100 (GCD) All"] == "**90.9**"  # 90.86
     assert gcd.loc[("DCCL [paper]", "DINOv1"), "Aircraft All"] == "-"
     backbones = md_table(render(paper_records("7"), "table7", "md", dataset="ImageNet-50"))
     assert backbones.loc[("Supervised", "ViT-B/16"), "UNIC [paper] ACC"] == "**96.4**"
