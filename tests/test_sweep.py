@@ -318,3 +318,33 @@ def test_cluster_settings_reach_the_sbatch_script(tmp_path: Path) -> None:
     ):  # fmt: skip
         assert line in script.splitlines(), line
     assert ex._executor.parameters["array_parallelism"] == 5  # the %5 of --array=0-N%5 at submission
+
+
+def test_folder_sweep_is_found_done_under_its_fingerprinted_id(cli: Any, tmp_path: Path) -> None:
+    """A folder dataset's run id holds its images' fingerprint: the sweep, its manifest and
+    status must use that id, or a finished run would look missing."""
+    from PIL import Image
+
+    data = tmp_path / "mine"
+    for cls, colour in (("cats", 20), ("dogs", 230)):
+        (data / cls).mkdir(parents=True)
+        for i in range(3):
+            pixels = np.full((12, 10, 3), colour, dtype=np.uint8)
+            pixels[0, 0] = i
+            Image.fromarray(pixels).save(data / cls / f"{i}.png")
+    grid = write(
+        tmp_path / "g.yaml",
+        "name: mine\nmethods:\n  kmeans: {n_init: [2]}\nbackbones: [pixels]\ndatasets: [folder]\ntasks: [clustering]\nseeds: [0]\n",
+    )
+    results = tmp_path / "r"
+    out = cli("sweep", str(grid), "--results", str(results), "--data-root", str(data))
+    assert out.code == 0, out.err
+    (record_file,) = (results / "runs").rglob("*.json")
+    record = read_record(record_file)
+    assert record is not None and record.spec.data_fingerprint is not None
+    sweep_id = expand(str(grid), get_host()).sweep_id
+    status = cli("status", "--sweep", sweep_id, "--results", str(results))
+    assert status.code == 0, status.out
+    assert "1 runs: 1 done" in status.out and record.run_id in status.out
+    again = cli("sweep", str(grid), "--results", str(results), "--data-root", str(data), "--dry-run")
+    assert "1 done, 0 to run" in again.out

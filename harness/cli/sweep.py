@@ -234,9 +234,11 @@ def sweep(
 ) -> None:
     """Expand a grid or suite into runs, validate them all, skip finished ones, and run the rest."""
     from unic_bench.plugins.host import get_host
+    from unic_bench.run.protocol import Runner
     from unic_bench.run.records import read_record, record_path
     from unic_bench.run.spec import parse_seeds, parse_set
     from unic_bench.sweep.grid import expand
+    from unic_bench.sweep.jobs import run_options
     from unic_bench.sweep.manifest import Manifest, check_launcher, read_manifest, sweep_dir, write_manifest
     from unic_bench.sweep.slurm import check_available
 
@@ -269,7 +271,12 @@ def sweep(
         "workers": workers,
     }
     options = job_options(values)
-    specs = _needs_or_exit(expansion.specs, host, options, f"sweep '{expansion.name}'", skip_missing)
+    needed = _needs_or_exit(expansion.specs, host, options, f"sweep '{expansion.name}'", skip_missing)
+    # a folder dataset's run id holds its images' fingerprint (Runner.identified): records, states
+    # and the manifest use that id, or status would look for the run under the plain one
+    runner = Runner(run_options(options), host)
+    identity = {spec.run_id: runner.identified(spec) for spec in needed}
+    specs = list(identity.values())
     results_dir = Path(options.results_dir)
     done = [s for s in specs if read_record(record_path(results_dir, s)) is not None]
     pending = [s for s in specs if s not in done]
@@ -285,7 +292,7 @@ def sweep(
         launcher=launcher,
         settings=settings,
         options=options,
-        specs=expansion.specs,
+        specs=[identity.get(spec.run_id, spec) for spec in expansion.specs],
         submissions=previous.submissions if previous else [],
     )
     write_manifest(folder, manifest)
