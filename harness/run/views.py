@@ -141,13 +141,15 @@ class ViewCache:
         probe = min(PROBE_IMAGES, n)
         draw = SeededDraw(samples, seed, transform, 0)
         timings = []
-        for size in (1, probe):  # both pay the model build and loader start; the difference is per image
+        # an untimed warm-up first (weights read from disk, first-call kernel set-up), then two
+        # timed probes that both pay the model build and loader start: their difference is per image
+        for size in (1, 1, probe):
             start = time.perf_counter()
             probed = self._extract(torch.utils.data.Subset(draw, range(size)), "probe")
             timings.append(time.perf_counter() - start)
             self.extractions -= 1  # the probes are not passes over the split
-        per_image = max(timings[1] - timings[0], 0.0) / max(probe - 1, 1)
-        estimate = (per_image * n + timings[0]) * len(missing)
+        per_image = max(timings[2] - timings[1], 0.0) / max(probe - 1, 1)
+        estimate = (per_image * n + timings[1]) * len(missing)
         dim = int(probed.shape[1])
         print(
             f"unic-bench: views {transform} x{count} (seed {seed}) of {self.dataset}/{self.split.name}: "
