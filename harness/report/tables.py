@@ -80,13 +80,7 @@ def render(
     if digits < 0:
         raise BenchError(f"digits must be >= 0, got {digits}")
     task = LAYOUT_TASK[layout]
-    # A record read twice (overlapping paths) must not count as an extra seed; runs on unlabelled
-    # images have no metrics and no place in a leaderboard.
-    selected = [r for r in {r.run_id: r for r in records}.values() if r.task == task and r.metrics]
-    if not selected:
-        raise BenchError(f"no {task} records to tabulate under layout '{layout}'")
-    if layout == "table7":
-        selected = _select_dataset(selected, dataset)
+    selected = _selected(records, layout, dataset)
     if variant is not None:
         selected = [_scored_by(r, variant) for r in selected]
     mean, std, count = _aggregate(selected, layout)
@@ -152,6 +146,16 @@ def footnotes(records: list[RunRecord], layout: str) -> list[str]:
 
 def _latex_escape(text: str) -> str:
     return re.sub(r"([&%$#_{}])", r"\\\1", text)
+
+
+def _selected(records: Iterable[RunRecord], layout: Layout, dataset: str | None) -> list[RunRecord]:
+    """The records ``layout`` tabulates. A record read twice (overlapping paths) must not count as
+    an extra seed; runs on unlabelled images have no metrics and no place in a leaderboard."""
+    task = LAYOUT_TASK[layout]
+    selected = [r for r in {r.run_id: r for r in records}.values() if r.task == task and r.metrics]
+    if not selected:
+        raise BenchError(f"no {task} records to tabulate under layout '{layout}'")
+    return _select_dataset(selected, dataset) if layout == "table7" else selected
 
 
 def _select_dataset(records: list[RunRecord], dataset: str | None) -> list[RunRecord]:
@@ -323,11 +327,5 @@ def leaderboard(
     records: Iterable[RunRecord], layout: Layout, dataset: str | None = None, digits: int = 1
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(cell text, dense rank per column) of ``layout``, for renderers other than :func:`render` (the HTML report)."""
-    task = LAYOUT_TASK[layout]
-    selected = [r for r in {r.run_id: r for r in records}.values() if r.task == task and r.metrics]
-    if not selected:
-        raise BenchError(f"no {task} records to tabulate under layout '{layout}'")
-    if layout == "table7":
-        selected = _select_dataset(selected, dataset)
-    mean, std, _ = _aggregate(selected, layout)
+    mean, std, _ = _aggregate(_selected(records, layout, dataset), layout)
     return _cell_text(mean, std, digits, PLUS_MINUS["md"]), _ranks(mean, digits)
