@@ -21,7 +21,7 @@ from typing import Any
 
 from unic_bench.api.backbone import Backbone
 from unic_bench.errors import BenchError
-from unic_bench.testing.report import CheckReport, check_bad_params, check_metadata, fail, validated
+from unic_bench.testing.report import CheckReport, fail, start_checks, validated
 
 FEATURE_DIM = 16  # width of the vectors fed to a backbone that accepts features
 NATIVE_SHAPE = (1, 8, 8)  # an image with no input_config: the embedded digits' native tensor
@@ -33,9 +33,7 @@ def check_backbone(
     """Build ``cls`` and run every check on a random batch; raise on the first failure."""
     import torch
 
-    report = CheckReport(getattr(cls, "name", cls.__name__))
-    check_metadata(cls, report)
-    check_bad_params(cls, report)
+    report = start_checks(cls)
     name = cls.name
     backbone = cls(validated(cls, params), weights=weights)
     twin = cls(validated(cls, params), weights=weights)

@@ -24,20 +24,17 @@ import numpy as np
 
 from unic_bench.api.backbone import InputConfig
 from unic_bench.api.dataset import Dataset, DatasetSplits
-from unic_bench.testing.methods import TASKS
-from unic_bench.testing.report import CheckReport, check_bad_params, check_metadata, fail, validated
+from unic_bench.testing.methods import check_tasks
+from unic_bench.testing.report import CheckReport, fail, start_checks, validated
 
 CHECK_INPUT = InputConfig(size=32, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
 
 
 def check_dataset(cls: type[Dataset[Any]], params: Mapping[str, Any] | None = None, *, root: Path | None = None) -> CheckReport:
     """Load ``cls`` (from ``root`` when it reads files) and run every check; raise on the first failure."""
-    report = CheckReport(getattr(cls, "name", cls.__name__))
-    check_metadata(cls, report)
-    check_bad_params(cls, report)
+    report = start_checks(cls)
     name = cls.name
-    if not cls.tasks or not set(cls.tasks) <= TASKS:
-        raise fail(name, "tasks", f"tasks must be a non-empty subset of {sorted(TASKS)}, got {sorted(cls.tasks)}")
+    check_tasks(cls)
     if cls.needs_root and root is None:
         raise fail(name, "load", "the dataset reads files (needs_root): pass root= a tree in its on-disk layout")
     dataset = cls(validated(cls, params))

@@ -32,11 +32,17 @@ from unic_bench.api.component import Task
 from unic_bench.api.dataset import Dataset, DatasetSplits
 from unic_bench.api.method import Method
 from unic_bench.api.taskdata import Prediction, RunContext, TaskData
-from unic_bench.testing.report import CheckReport, check_bad_params, check_metadata, fail, validated
+from unic_bench.testing.report import CheckReport, fail, start_checks, validated
 from unic_bench.testing.taskdata import tiny_task_data
 
 EPOCHS = "epochs"  # the progress description a training loop iterates its epochs under (Trainer.fit)
 TASKS: frozenset[Task] = frozenset({"clustering", "gcd"})
+
+
+def check_tasks(cls: type[Method[Any]] | type[Dataset[Any]]) -> None:
+    """A method's or dataset's ``tasks``: a non-empty subset of the protocol's tasks."""
+    if not cls.tasks or not set(cls.tasks) <= TASKS:
+        raise fail(cls.name, "tasks", f"tasks must be a non-empty subset of {sorted(TASKS)}, got {sorted(cls.tasks)}")
 
 
 class _Interrupted(Exception):
@@ -48,12 +54,9 @@ def check_method(cls: type[Method[Any]], params: Mapping[str, Any] | None = None
 
     ``n`` digits per task keep it fast; ``params`` should shrink training (``{"epochs": 2}``).
     """
-    report = CheckReport(getattr(cls, "name", cls.__name__))
-    check_metadata(cls, report)
-    check_bad_params(cls, report)
+    report = start_checks(cls)
     name = cls.name
-    if not cls.tasks or not set(cls.tasks) <= TASKS:
-        raise fail(name, "tasks", f"tasks must be a non-empty subset of {sorted(TASKS)}, got {sorted(cls.tasks)}")
+    check_tasks(cls)
     method = cls(validated(cls, params))
     trainer_checked = False
     for task in sorted(cls.tasks):

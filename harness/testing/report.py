@@ -62,6 +62,14 @@ def check_bad_params(cls: type[Component[Any]], report: CheckReport) -> None:
     report.ok("bad params")
 
 
+def start_checks(cls: type[Component[Any]]) -> CheckReport:
+    """A report for ``cls`` after the checks every plugin kind shares (metadata, bad params)."""
+    report = CheckReport(getattr(cls, "name", cls.__name__))
+    check_metadata(cls, report)
+    check_bad_params(cls, report)
+    return report
+
+
 def validated(cls: type[Component[Any]], params: Mapping[str, Any] | None) -> Any:
     """The plugin's ``Params`` built from the caller's overrides (a bad override is the caller's error)."""
     return cls.validate_params(dict(params or {}))
